@@ -1,0 +1,282 @@
+"""Cutout and CutMix on batches of images: a functional core and thin transform classes.
+
+All functions take batch-first tensors (B, C, H, W), uint8 or floating point, on any device, and draw their
+randomness from an optional `torch.Generator` (on the CPU), so a seeded generator gives the same result every time.
+Nothing loops over the images in Python: boxes are drawn for the whole batch at once and applied as a mask.
+
+Boxes are int64 tensors (..., 4) holding (x1, y1, x2, y2), half-open: the box covers rows y1..y2-1 and
+columns x1..x2-1, the convention of torchvision's `v2.CutMix`.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import _checks
+
+
+# --------------------------------------------------------------------------------------------------- boxes
+def box_mask(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Boolean mask (..., H, W) that is True inside each box of `boxes` (..., 4) = (x1, y1, x2, y2)."""
+    rows = torch.arange(height, device=boxes.device)
+    cols = torch.arange(width, device=boxes.device)
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    in_rows = (rows >= y1[..., None]) & (rows < y2[..., None])  # (..., H)
+    in_cols = (cols >= x1[..., None]) & (cols < x2[..., None])  # (..., W)
+    return in_rows[..., :, None] & in_cols[..., None, :]
+
+
+def box_area(boxes: torch.Tensor) -> torch.Tensor:
+    """Number of pixels inside each (already clipped) box."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
+
+
+def centered_boxes(cx, cy, half_w, half_h, height: int, width: int) -> torch.Tensor:
+    """Boxes spanning [c - half, c + half) around each centre, clipped to the image (so edge boxes shrink)."""
+    x1 = (cx - half_w).clamp(min=0)
+    y1 = (cy - half_h).clamp(min=0)
+    x2 = (cx + half_w).clamp(max=width)
+    y2 = (cy + half_h).clamp(max=height)
+    return torch.stack([x1, y1, x2, y2], dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------- Cutout
+def cutout(images, size, n_holes: int = 1, fill=0, p: float = 1.0, generator=None, return_mask: bool = False):
+    """Cutout (DeVries & Taylor, 2017): hide `n_holes` squares of side `size` in every image.
+
+    Each square is centred on a pixel drawn uniformly over the whole image, independently for every image and hole,
+    and clipped at the borders, so a square near an edge hides less than size*size pixels (as in the paper's
+    reference code). The hidden pixels are set to `fill` (0 is the data set mean once images are normalised; for
+    uint8 images an integer in [0, 255]; a sequence gives one value per channel). With probability 1 - `p` an
+    image is left untouched. A single (C, H, W) image is accepted too.
+
+    Returns the new images (same dtype, device and shape as the input) and, if `return_mask`, the boolean
+    mask (B, H, W) (or (H, W) for one image) of hidden pixels.
+    """
+    batch, single = _checks.images_4d(images)
+    b, c, h, w = batch.shape
+    size = _checks.positive_int(size, "size")
+    if size > min(h, w):
+        raise ValueError(f"size must be at most the image side min(H, W) = {min(h, w)}, got {size}")
+    n_holes = _checks.positive_int(n_holes, "n_holes")
+    p = _checks.probability(p)
+    _checks.generator(generator)
+    fill_value = _fill(fill, batch)
+
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    cy = torch.randint(h, (b, n_holes), generator=generator, device=gen_device)
+    cx = torch.randint(w, (b, n_holes), generator=generator, device=gen_device)
+    # Side `size` even for odd sizes: [c - size//2, c - size//2 + size), matching the reference for even sizes.
+    lo = size // 2
+    boxes = torch.stack(
+        [(cx - lo).clamp(min=0), (cy - lo).clamp(min=0), (cx - lo + size).clamp(max=w), (cy - lo + size).clamp(max=h)],
+        dim=-1,
+    ).to(batch.device)
+    mask = box_mask(boxes, h, w).any(dim=1)  # (B, H, W)
+    if p < 1.0:
+        apply = torch.rand(b, generator=generator, device=gen_device) < p
+        mask &= apply.to(batch.device)[:, None, None]
+
+    if isinstance(fill_value, torch.Tensor):  # one value per channel
+        out = torch.where(mask[:, None], fill_value.view(1, c, 1, 1), batch)
+    else:
+        out = batch.masked_fill(mask[:, None], fill_value)
+    if single:
+        out, mask = out[0], mask[0]
+    return (out, mask) if return_mask else out
+
+
+def _fill(fill, batch: torch.Tensor):
+    c = batch.shape[1]
+    integer = not batch.dtype.is_floating_point
+    if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
+        if integer and (float(fill) != int(fill) or not 0 <= int(fill) <= 255):
+            raise ValueError(f"fill for uint8 images must be an integer in [0, 255], got {fill!r}")
+        return int(fill) if integer else float(fill)
+    if isinstance(fill, (Sequence, torch.Tensor)) and not isinstance(fill, str) and len(fill) == c:
+        values = torch.as_tensor(fill, dtype=torch.float64)
+        if integer and (torch.any(values != values.round()) or values.min() < 0 or values.max() > 255):
+            raise ValueError(f"fill for uint8 images must be integers in [0, 255], got {list(values.tolist())}")
+        return values.to(batch.dtype).to(batch.device)
+    raise ValueError(f"fill must be a number or a sequence of {c} numbers (one per channel), got {fill!r}")
+
+
+# --------------------------------------------------------------------------------------------------- CutMix
+def sample_lambda(alpha: float, n: int = 1, generator=None) -> torch.Tensor:
+    """n draws of lambda ~ Beta(alpha, alpha), float64, from `generator` (Beta as a ratio of two Gamma draws)."""
+    alpha = _checks.positive_float(alpha, "alpha")
+    _checks.generator(generator)
+    device = generator.device if generator is not None else torch.device("cpu")
+    gammas = torch._standard_gamma(torch.full((2, n), alpha, dtype=torch.float64, device=device), generator=generator)
+    return gammas[0] / gammas.sum(0)
+
+
+def rand_bbox(height: int, width: int, lam, generator=None) -> torch.Tensor:
+    """Boxes whose area is a fraction 1 - lam of the image, centred on uniformly drawn pixels and clipped.
+
+    Follows the CutMix reference and torchvision's `v2.CutMix`: half-sides int(0.5 * sqrt(1 - lam) * W) and
+    int(0.5 * sqrt(1 - lam) * H), centre x then y drawn uniformly, box clipped to the image. Clipping makes the box
+    smaller than asked, which is why `cutmix` recomputes lambda from the box (see `lambda_from_boxes`).
+    `lam` is a float (one box, shape (4,)) or a 1-D tensor (one box per entry, shape (n, 4)).
+    """
+    height = _checks.positive_int(height, "height")
+    width = _checks.positive_int(width, "width")
+    _checks.generator(generator)
+    lam_t = torch.as_tensor(lam, dtype=torch.float64)
+    if lam_t.ndim > 1 or lam_t.numel() == 0 or torch.any((lam_t < 0) | (lam_t > 1)) or torch.any(lam_t.isnan()):
+        raise ValueError(f"lam must be a number or 1-D tensor of numbers in [0, 1], got {lam!r}")
+    device = generator.device if generator is not None else torch.device("cpu")
+    shape = tuple(lam_t.shape)
+    cx = torch.randint(width, shape, generator=generator, device=device)
+    cy = torch.randint(height, shape, generator=generator, device=device)
+    r = 0.5 * torch.sqrt(1.0 - lam_t.to(device))
+    half_w = (r * width).long()  # int() truncation, as in the reference
+    half_h = (r * height).long()
+    return centered_boxes(cx, cy, half_w, half_h, height, width)
+
+
+def lambda_from_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The lambda correction: the share of each image that is *kept*, 1 - (clipped box area) / (H * W)."""
+    return 1.0 - box_area(boxes).double() / float(height * width)
+
+
+def paste_boxes(images, labels, num_classes: int, boxes, partner):
+    """Paste box `boxes` of image `partner[i]` into image i and mix the labels by area.
+
+    The deterministic half of CutMix, for a given box (one (4,) box for the whole batch, or (B, 4) boxes) and
+    partner index (B,). Returns (mixed images, soft labels (B, num_classes) float32, lambda (B,) float64), where
+    lambda = 1 - box area / image area is the share of image i that is kept and the soft label is
+    lambda * y_i + (1 - lambda) * y_partner[i].
+    """
+    batch, _ = _checks.images_4d(images, allow_single=False)
+    b, _, h, w = batch.shape
+    num_classes = _checks.positive_int(num_classes, "num_classes")
+    onehot = _checks.class_labels(labels, b, num_classes)
+    boxes = torch.as_tensor(boxes, device=batch.device).long()
+    partner = torch.as_tensor(partner, device=batch.device).long()
+    if tuple(boxes.shape) not in ((4,), (b, 4)):
+        raise ValueError(f"boxes must have shape (4,) or (B, 4) = ({b}, 4), got {tuple(boxes.shape)}")
+    if tuple(partner.shape) != (b,) or int(partner.min()) < 0 or int(partner.max()) >= b:
+        raise ValueError(f"partner must be a (B,) = ({b},) index tensor with values in [0, {b - 1}], got {partner!r}")
+
+    if boxes.ndim == 1:  # one box for the batch: copy just the box, as torchvision does
+        x1, y1, x2, y2 = (int(v) for v in boxes)
+        out = batch.clone()
+        out[..., y1:y2, x1:x2] = batch[partner, :, y1:y2, x1:x2]
+        lam = lambda_from_boxes(boxes, h, w).expand(b)
+    else:
+        mask = box_mask(boxes, h, w)
+        out = torch.where(mask[:, None], batch[partner], batch)
+        lam = lambda_from_boxes(boxes, h, w)
+    lam_f = lam.to(onehot.dtype)[:, None]
+    soft = lam_f * onehot + (1.0 - lam_f) * onehot[partner]
+    return out, soft, lam
+
+
+def cutmix(
+    images,
+    labels,
+    num_classes: int,
+    alpha: float = 1.0,
+    p: float = 1.0,
+    per_sample: bool = False,
+    generator=None,
+    return_params: bool = False,
+):
+    """CutMix (Yun et al., 2019): paste a box of a partner image and mix the labels by the pasted area.
+
+    lambda ~ Beta(alpha, alpha); the box has sides sqrt(1 - lambda) * H and sqrt(1 - lambda) * W around a uniform
+    centre and is clipped at the borders; lambda is then **recomputed from the clipped box**, so the label weights
+    equal the pixel shares exactly. Partners are a random permutation of the batch.
+
+    per_sample=False (default): one lambda, one box and one permutation for the whole batch, as in the paper's code
+        and torchvision's `v2.CutMix` (for the same box, lambda and partner the result is identical); with
+        probability 1 - p the batch is returned unmixed.
+    per_sample=True: every image draws its own lambda, box and coin (timm's "elem" mode).
+
+    labels: (B,) class indices or (B, num_classes) probabilities. Returns (images, soft labels (B, num_classes)
+    float32 rows summing to 1), plus a dict with lam (B,), boxes and partner if `return_params`.
+    """
+    batch, _ = _checks.images_4d(images, allow_single=False)
+    b, _, h, w = batch.shape
+    num_classes = _checks.positive_int(num_classes, "num_classes")
+    _checks.class_labels(labels, b, num_classes)  # validate before drawing anything
+    alpha = _checks.positive_float(alpha, "alpha")
+    p = _checks.probability(p)
+    _checks.generator(generator)
+    if not isinstance(per_sample, bool):
+        raise TypeError(f"per_sample must be True or False, got {per_sample!r}")
+
+    device = generator.device if generator is not None else torch.device("cpu")
+    n = b if per_sample else 1
+    lam = sample_lambda(alpha, n, generator)
+    boxes = rand_bbox(h, w, lam, generator)
+    partner = torch.randperm(b, generator=generator, device=device)
+    if p < 1.0:
+        skip = torch.rand(n, generator=generator, device=device) >= p
+        boxes = boxes.masked_fill(skip[:, None], 0)  # an empty box pastes nothing and keeps lambda = 1
+    boxes = boxes if per_sample else boxes[0]
+    out, soft, lam = paste_boxes(batch, labels, num_classes, boxes, partner)
+    if return_params:
+        return out, soft, {"lam": lam, "boxes": boxes, "partner": partner}
+    return out, soft
+
+
+def soft_target_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of -sum_k target_k * log softmax(logits)_k.
+
+    For a CutMix target lambda * y_a + (1 - lambda) * y_b this equals lambda * CE(logits, a) + (1 - lambda) *
+    CE(logits, b), the loss of the CutMix paper; for one-hot targets it is the ordinary cross-entropy.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise ValueError(f"logits must be a (B, num_classes) tensor, got {getattr(logits, 'shape', type(logits))}")
+    if not isinstance(targets, torch.Tensor) or targets.shape != logits.shape:
+        raise ValueError(
+            f"targets must have the same shape as logits {tuple(logits.shape)}, got {getattr(targets, 'shape', None)}"
+        )
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+# --------------------------------------------------------------------------------------------------- classes
+class Cutout(torch.nn.Module):
+    """Transform wrapper around `cutout` for torchvision pipelines (one image) or batches."""
+
+    def __init__(self, size: int = 8, n_holes: int = 1, fill=0, p: float = 1.0, generator=None):
+        super().__init__()
+        _checks.positive_int(size, "size")
+        _checks.positive_int(n_holes, "n_holes")
+        _checks.probability(p)
+        _checks.generator(generator)
+        self.size, self.n_holes, self.fill, self.p, self.generator = size, n_holes, fill, p, generator
+
+    def forward(self, images):
+        return cutout(images, self.size, self.n_holes, self.fill, self.p, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, n_holes={self.n_holes}, fill={self.fill}, p={self.p}"
+
+
+class CutMix(torch.nn.Module):
+    """Transform wrapper around `cutmix`: call it on (images, labels) of a batch, e.g. in a DataLoader collate_fn:
+
+    >>> mix = CutMix(num_classes=10)
+    >>> collate_fn = lambda samples: mix(*torch.utils.data.default_collate(samples))
+    """
+
+    def __init__(self, num_classes: int, alpha: float = 1.0, p: float = 1.0, per_sample: bool = False, generator=None):
+        super().__init__()
+        _checks.positive_int(num_classes, "num_classes")
+        _checks.positive_float(alpha, "alpha")
+        _checks.probability(p)
+        _checks.generator(generator)
+        self.num_classes, self.alpha, self.p, self.per_sample, self.generator = num_classes, alpha, p, per_sample, generator
+
+    def forward(self, images, labels):
+        return cutmix(images, labels, self.num_classes, self.alpha, self.p, self.per_sample, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, alpha={self.alpha}, p={self.p}, per_sample={self.per_sample}"
