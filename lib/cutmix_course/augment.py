@@ -93,6 +93,8 @@ def cutout(images, size, n_holes: int = 1, fill=0, p: float = 1.0, generator=Non
 def _fill(fill, batch: torch.Tensor):
     c = batch.shape[1]
     integer = not batch.dtype.is_floating_point
+    if isinstance(fill, torch.Tensor) and fill.ndim == 0:  # a scalar tensor is a number, not a per-channel sequence
+        fill = fill.item()
     if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
         if integer and (float(fill) != int(fill) or not 0 <= int(fill) <= 255):
             raise ValueError(f"fill for uint8 images must be an integer in [0, 255], got {fill!r}")
@@ -162,6 +164,13 @@ def paste_boxes(images, labels, num_classes: int, boxes, partner):
         raise ValueError(f"boxes must have shape (4,) or (B, 4) = ({b}, 4), got {tuple(boxes.shape)}")
     if tuple(partner.shape) != (b,) or int(partner.min()) < 0 or int(partner.max()) >= b:
         raise ValueError(f"partner must be a (B,) = ({b},) index tensor with values in [0, {b - 1}], got {partner!r}")
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    outside = (x1 < 0) | (y1 < 0) | (x1 > x2) | (y1 > y2) | (x2 > w) | (y2 > h)
+    if bool(outside.any()):  # a box sticking out would paste fewer pixels than its area says
+        raise ValueError(
+            f"boxes must lie inside the image, 0 <= x1 <= x2 <= W = {w} and 0 <= y1 <= y2 <= H = {h}, "
+            f"got {boxes.view(-1, 4)[outside.view(-1)].tolist()}"
+        )
 
     if boxes.ndim == 1:  # one box for the batch: copy just the box, as torchvision does
         x1, y1, x2, y2 = (int(v) for v in boxes)
