@@ -1,0 +1,254 @@
+"""Training with Cutout / CutMix, evaluation, occlusion robustness, and a JSON-serialisable history.
+
+The whole (small) training set lives in memory as one normalised float tensor; each step slices a batch, applies
+the optional base augmentation (random flips and crops), then Cutout and/or CutMix from `augment`, and takes an SGD
+step on the soft-target cross-entropy. All randomness comes from one `torch.Generator` seeded from `seed`, and the
+model's initial weights from `make_model(seed)`, so a run is reproducible on the same machine.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import _checks
+from .augment import box_mask, cutout, cutmix, soft_target_cross_entropy
+from .data import DataSplit
+from .model import make_model
+
+AUGMENTATIONS = ("none", "cutout", "cutmix", "cutout+cutmix")
+
+
+@dataclass
+class TrainConfig:
+    augment: str = "none"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    cutout_size: int = 8
+    cutmix_alpha: float = 1.0
+    cutmix_p: float = 1.0
+    per_sample: bool = False
+    flip: bool = False
+    crop_padding: int = 0
+    widths: tuple = (32, 64, 128)
+    seed: int = 0
+    eval_train_size: int = 1000  # clean training images scored each epoch, for the train/test gap
+
+    def __post_init__(self):
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
+        _checks.positive_int(self.epochs, "epochs")
+        _checks.positive_int(self.batch_size, "batch_size")
+        _checks.positive_float(self.lr, "lr")
+        _checks.positive_int(self.cutout_size, "cutout_size")
+        _checks.positive_float(self.cutmix_alpha, "cutmix_alpha")
+        _checks.probability(self.cutmix_p, "cutmix_p")
+        _checks.probability(self.label_smoothing, "label_smoothing")
+        if isinstance(self.crop_padding, bool) or not isinstance(self.crop_padding, int) or self.crop_padding < 0:
+            raise ValueError(f"crop_padding must be an integer >= 0, got {self.crop_padding!r}")
+        self.widths = tuple(self.widths)
+
+
+@dataclass
+class History:
+    """Per-epoch record of a run; `epochs` is a list of dicts with the keys of `EPOCH_KEYS`."""
+
+    config: dict
+    dataset: str
+    classes: list
+    device: str
+    epochs: list = field(default_factory=list)
+
+    EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "clean_train_acc", "test_loss", "test_acc", "seconds")
+
+    def column(self, key: str) -> list:
+        return [e[key] for e in self.epochs]
+
+    @property
+    def final(self) -> dict:
+        return self.epochs[-1]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "History":
+        data = json.loads(text)
+        missing = {"config", "dataset", "classes", "device", "epochs"} - set(data)
+        if missing:
+            raise ValueError(f"not a training history: missing keys {sorted(missing)}")
+        return cls(**data)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, path) -> "History":
+        return cls.from_json(Path(path).read_text())
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def flip_and_crop(x: torch.Tensor, flip: bool, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips and random crops (zero padding = mean colour) for a whole batch, no Python loop."""
+    b, _, h, w = x.shape
+    if flip:
+        flips = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+        x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    if padding:
+        padded = F.pad(x, (padding,) * 4)
+        dx = torch.randint(2 * padding + 1, (b,), generator=generator).to(x.device)
+        dy = torch.randint(2 * padding + 1, (b,), generator=generator).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B,1,H,1)
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B,1,1,W)
+        batch_idx = torch.arange(b, device=x.device)[:, None, None, None]
+        chan_idx = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = padded[batch_idx, chan_idx, rows, cols]
+    return x
+
+
+def augment_batch(x, y, num_classes: int, cfg: TrainConfig, generator: torch.Generator):
+    """Apply the configured augmentations to one normalised batch; return (images, soft targets)."""
+    x = flip_and_crop(x, cfg.flip, cfg.crop_padding, generator)
+    if "cutout" in cfg.augment:
+        x = cutout(x, cfg.cutout_size, generator=generator)
+    if "cutmix" in cfg.augment:
+        return cutmix(x, y, num_classes, cfg.cutmix_alpha, cfg.cutmix_p, cfg.per_sample, generator)
+    return x, F.one_hot(y, num_classes).float()
+
+
+@torch.no_grad()
+def predict_logits(model, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Logits for normalised images, in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        out = [model(images[i:i + batch_size].to(device).contiguous(memory_format=torch.channels_last)).float().cpu()
+               for i in range(0, images.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` on normalised images."""
+    logits = predict_logits(model, images, batch_size)
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+
+
+def train(data: DataSplit, config: TrainConfig | None = None, device=None, progress: bool = True,
+          on_epoch=None, **overrides):
+    """Train a fresh CourseCNN on `data`; return (model, History).
+
+    Keyword overrides set TrainConfig fields, e.g. `train(data, augment="cutmix", epochs=5)`. Each epoch records
+    the mean loss and accuracy on the augmented training batches (accuracy against the dominant label of a mixed
+    image), the accuracy on `eval_train_size` clean training images (the fair side of the train/test gap), the test
+    loss and accuracy, and the seconds it took. `on_epoch(record)` is called after each epoch.
+    """
+    if not isinstance(data, DataSplit):
+        raise TypeError(f"data must be a DataSplit (see cutmix_course.data.load_dataset), got {type(data).__name__}")
+    cfg = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
+    device = torch.device(device) if device is not None else default_device()
+    g = torch.Generator().manual_seed(cfg.seed)
+    k = data.num_classes
+
+    x_train, y_train = data.normalize(data.train_images), data.train_labels
+    x_test, y_test = data.normalize(data.test_images), data.test_labels
+    n_clean = min(cfg.eval_train_size, x_train.shape[0])
+    clean_idx = torch.randperm(x_train.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:n_clean]
+    x_clean, y_clean = x_train[clean_idx], y_train[clean_idx]
+
+    model = make_model(k, cfg.seed, cfg.widths, device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                                weight_decay=cfg.weight_decay)
+    steps_per_epoch = -(-x_train.shape[0] // cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    warmup = max(1, total_steps // 10)
+    # one-cycle shape: linear warm-up for the first 10% of steps, then linear decay to zero
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total_steps - s) / (total_steps - warmup)))
+
+    history = History(asdict(cfg), data.name, list(data.classes), str(device))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(1, cfg.epochs + 1), desc=f"train {cfg.augment}", unit="epoch", disable=not progress, leave=True)
+    for epoch in bar:
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(x_train.shape[0], generator=g)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in range(0, order.numel(), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            xb, targets = augment_batch(x_train[idx], y_train[idx], k, cfg, g)
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            targets = targets.to(device)
+            if cfg.label_smoothing:
+                targets = targets * (1 - cfg.label_smoothing) + cfg.label_smoothing / k
+            logits = model(xb)
+            loss = soft_target_cross_entropy(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.item() * idx.numel()
+            correct += (logits.argmax(1) == targets.argmax(1)).sum().item()
+            seen += idx.numel()
+        clean_acc = evaluate(model, x_clean, y_clean)[1]
+        test_loss, test_acc = evaluate(model, x_test, y_test)
+        record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                  "clean_train_acc": clean_acc, "test_loss": test_loss, "test_acc": test_acc,
+                  "seconds": time.perf_counter() - start}
+        history.epochs.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", test_acc=f"{test_acc:.3f}")
+        if on_epoch is not None:
+            on_epoch(record)
+    return model.eval(), history
+
+
+# ---------------------------------------------------------------------------------------------- occlusion
+def occlude(images: torch.Tensor, size: int, where: str = "center", fill=0.0, generator=None) -> torch.Tensor:
+    """Cover each image with a square of side `size` filled with `fill` (0 = mean colour when normalised).
+
+    where='center' puts the square in the middle of every image; where='random' centres it on a uniformly drawn
+    pixel per image (this is exactly Cutout, applied at test time). size=0 returns the images unchanged.
+    """
+    if where not in ("center", "random"):
+        raise ValueError(f"where must be 'center' or 'random', got {where!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"size must be an integer >= 0, got {size!r}")
+    if size == 0:
+        return images
+    if where == "random":
+        return cutout(images, size, fill=fill, generator=generator)
+    batch, _ = _checks.images_4d(images, allow_single=False)
+    h, w = batch.shape[-2:]
+    if size > min(h, w):
+        raise ValueError(f"size must be at most min(H, W) = {min(h, w)}, got {size}")
+    y1, x1 = (h - size) // 2, (w - size) // 2
+    mask = box_mask(torch.tensor([x1, y1, x1 + size, y1 + size]), h, w)
+    return batch.masked_fill(mask.to(batch.device), fill)
+
+
+def occlusion_robustness(model, data: DataSplit, sizes=(0, 4, 8, 12, 16, 20), where: str = "center",
+                         seed: int = 0) -> dict[int, float]:
+    """Test accuracy when a mean-coloured square of each size covers the centre or a random place of every image."""
+    x, y = data.normalize(data.test_images), data.test_labels
+    out = {}
+    for size in sizes:
+        g = torch.Generator().manual_seed(seed)
+        out[int(size)] = evaluate(model, occlude(x, int(size), where, generator=g), y)[1]
+    return out
