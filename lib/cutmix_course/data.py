@@ -115,6 +115,9 @@ def _shape_field(k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     raise AssertionError(name)
 
 
+R_MIN, R_MAX, JITTER = 0.28, 0.42, 1.0
+
+
 def _render(labels: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     """Draw one object per label on a cluttered, textured, noisy background; float (N, 3, size, size) in [0, 1]."""
     n = labels.shape[0]
@@ -136,9 +139,9 @@ def _render(labels: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor
         img = img * (1 - blob) + u(n, 3, 1, 1) * blob
 
     # The object: random size, rotation, position; soft edge about one pixel wide; shaded colour.
-    radius = 6.0 + 6.0 * u(n, 1, 1)
-    cx = radius + u(n, 1, 1) * (size - 2 * radius)
-    cy = radius + u(n, 1, 1) * (size - 2 * radius)
+    radius = size * (R_MIN + (R_MAX - R_MIN) * u(n, 1, 1))
+    cx = size / 2 + (u(n, 1, 1) * 2 - 1) * (size / 2 - radius).clamp(min=0) * JITTER
+    cy = size / 2 + (u(n, 1, 1) * 2 - 1) * (size / 2 - radius).clamp(min=0) * JITTER
     rot = u(n, 1, 1) * 2 * math.pi
     dx, dy = (px - cx) / radius, (py - cy) / radius
     ox = dx * torch.cos(rot) + dy * torch.sin(rot)

@@ -1,0 +1,58 @@
+# Every target creates .venv and installs requirements.txt on first use, so a fresh clone needs nothing else typed.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+OUT     ?= reports/trace
+ARGS    ?=
+
+.PHONY: all trace trace-quick test test-fast lab release bench grade browser clean help
+all: help
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## trace: the main job: data -> Cutout/CutMix -> three trainings -> the three trace tables + report in $(OUT)
+trace: $(STAMP)
+	$(PY) -m cutmix_course trace --out $(OUT) $(ARGS)
+
+trace-quick: $(STAMP)
+	$(PY) -m cutmix_course trace --quick --out reports/trace-quick $(ARGS)
+
+## test: every test (library, notebooks via nbval, nbgrader end-to-end, grading hardening, browser)
+test: $(STAMP) browser
+	$(PY) -m pytest -q -ra $(ARGS)
+
+## test-fast: the library tests only (no notebooks, no nbgrader, no browser)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser" --ignore=tests/test_notebooks.py $(ARGS)
+
+## browser: Debian's Chromium for the browser tests (installed with apt when missing)
+browser:
+	@test -x /usr/bin/chromium || bash .ci/install-browser.sh
+
+## lab: JupyterLab on the course (student notebooks; solutions/ holds the instructor source)
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/cutout_cutmix/01_dataset.ipynb
+
+## release: regenerate the student notebooks in notebooks/ from solutions/ with nbgrader
+release: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH bash scripts/release.sh
+
+## bench: the speed benchmark (ratios against references measured in the same run)
+bench: $(STAMP)
+	$(PY) -m cutmix_course bench $(ARGS)
+
+## grade: autograde submissions (default: the bundled examples) and print the summary table
+grade: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course grade $(ARGS)
+
+clean:
+	rm -rf reports test-output .pytest_cache
+
+help:
+	@grep -E '^## ' Makefile | sed 's/^## /make /'

@@ -1,0 +1,125 @@
+"""The three tables of the course page's "Model Pipeline Trace", computed from real tensors and real runs.
+
+- data flow: what each stage does to the shapes (data set -> Cutout -> CutMix -> training batch -> model);
+- training trace: per epoch loss, accuracies, the train/test gap, and an observation derived from those numbers;
+- prediction trace: the six layers of the CNN for one image, with shapes and the top-3 softmax probabilities.
+
+Each function returns a list of row dicts; `markdown_table` renders rows for the terminal, the report or a notebook.
+"""
+from __future__ import annotations
+
+import torch
+
+from .augment import cutmix, cutout
+from .data import DataSplit, summary
+from .train import History
+
+
+def _shape(t) -> str:
+    return "(" + ", ".join(str(s) for s in t) + ")"
+
+
+def data_flow(data: DataSplit, model=None, batch_size: int = 128, cutout_size: int = 8, alpha: float = 1.0,
+              seed: int = 0) -> list[dict]:
+    """Push one real batch through the pipeline and record each stage's input shape, operation and output shape."""
+    g = torch.Generator().manual_seed(seed)
+    s = summary(data.train_images, data.train_labels, data.classes)
+    n, (c, h, w) = s["count"], s["shape"]
+    x = data.normalize(data.train_images[:batch_size])
+    y = data.train_labels[:batch_size]
+    x_cut, mask = cutout(x, cutout_size, generator=g, return_mask=True)
+    x_mix, soft, params = cutmix(x_cut, y, data.num_classes, alpha, generator=g, return_params=True)
+    lam = float(params["lam"][0])
+    rows = [
+        {"stage": "Original data set", "input shape": f"{n} images × {h}×{w}×{c} ({s['dtype']})",
+         "operation": f"to tensor (N, C, H, W), normalise per channel (mean {_fmt3(s['mean'])}, std {_fmt3(s['std'])})",
+         "output shape": _shape((n, c, h, w)) + " float32"},
+        {"stage": "Cutout", "input shape": _shape(x.shape),
+         "operation": f"hide one {cutout_size}×{cutout_size} square per image (fill 0 = mean colour); "
+                      f"{mask.float().mean().item():.1%} of pixels hidden in this batch",
+         "output shape": _shape(x_cut.shape)},
+        {"stage": "CutMix", "input shape": f"{_shape(x_cut.shape)} + labels {_shape(y.shape)}",
+         "operation": f"λ ~ Beta({alpha:g}, {alpha:g}); paste a box from a shuffled partner; λ from the clipped box = "
+                      f"{lam:.3f}; labels λ·y_a + (1-λ)·y_b",
+         "output shape": f"{_shape(x_mix.shape)} + soft labels {_shape(soft.shape)}"},
+    ]
+    if model is not None:
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            logits = model.eval()(x_mix.to(device))
+        rows.append({"stage": "Training batch", "input shape": _shape(x_mix.shape),
+                     "operation": "forward through the CNN; soft-target cross-entropy against the mixed labels",
+                     "output shape": f"logits {_shape(logits.shape)}"})
+    return rows
+
+
+def _fmt3(values) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
+
+
+def observe(epochs: list[dict], i: int, num_classes: int) -> str:
+    """A short observation about epoch i, derived only from the recorded numbers."""
+    e = epochs[i]
+    gap = e["clean_train_acc"] - e["test_acc"]
+    notes = []
+    if i == 0:
+        chance = 1.0 / num_classes
+        notes.append(f"start: test accuracy {e['test_acc']:.1%} vs chance {chance:.0%}")
+    else:
+        p = epochs[i - 1]
+        drop = (p["train_loss"] - e["train_loss"]) / max(p["train_loss"], 1e-12)
+        if drop > 0.15:
+            notes.append(f"loss falling fast (-{drop:.0%})")
+        elif drop < -0.05:
+            notes.append("loss went up")
+        best_before = max(q["test_acc"] for q in epochs[:i])
+        if e["test_acc"] > best_before:
+            notes.append("best test accuracy so far")
+        prev_gap = p["clean_train_acc"] - p["test_acc"]
+        if gap > 0.15 and gap > prev_gap:
+            notes.append(f"gap {gap:.0%} and growing: overfitting")
+        elif gap > 0.15:
+            notes.append(f"gap {gap:.0%}")
+        if i >= 3 and abs(e["test_acc"] - epochs[i - 3]["test_acc"]) < 0.01:
+            notes.append("test accuracy levelling off")
+    if e["clean_train_acc"] >= 0.99:
+        notes.append("training set memorised")
+    return "; ".join(notes[:3]) or "steady"
+
+
+def training_trace(history: History) -> list[dict]:
+    """One row per epoch: loss, accuracies, gap and an observation computed from the numbers."""
+    k = len(history.classes)
+    return [{"epoch": e["epoch"], "train loss": f"{e['train_loss']:.3f}", "train acc (clean)": f"{e['clean_train_acc']:.1%}",
+             "test loss": f"{e['test_loss']:.3f}", "test acc": f"{e['test_acc']:.1%}",
+             "gap": f"{e['clean_train_acc'] - e['test_acc']:+.1%}", "observation": observe(history.epochs, i, k)}
+            for i, e in enumerate(history.epochs)]
+
+
+def prediction_trace(model, image: torch.Tensor, classes, top: int = 3) -> list[dict]:
+    """The six stages of the CNN for one normalised image (3, H, W): shape and a readable summary of each."""
+    stages = model.trace(image.unsqueeze(0) if image.ndim == 3 else image[:1])
+    probs = stages[4].activation[0]
+    p_top, i_top = probs.topk(min(top, probs.numel()))
+    top_txt = ", ".join(f"{classes[i]} {p:.1%}" for p, i in zip(p_top.tolist(), i_top.tolist()))
+    conv, pooled, logits = (stages[j].activation[0] for j in (1, 2, 3))
+    what = {
+        "input": f"normalised RGB image, values {image.min().item():.2f}..{image.max().item():.2f}",
+        "convolution": f"{conv.shape[0]} feature maps; {(conv > 0).float().mean().item():.0%} of activations > 0 after ReLU",
+        "pooling": f"max over 2×2 windows: {conv.shape[-1]}×{conv.shape[-2]} -> {pooled.shape[-1]}×{pooled.shape[-2]}",
+        "fully connected": f"{logits.numel()} logits, from {logits.min().item():.2f} to {logits.max().item():.2f}",
+        "softmax": f"top-{len(p_top)}: {top_txt}",
+        "prediction": f"{classes[int(stages[5].activation[0])]} ({p_top[0].item():.1%})",
+    }
+    return [{"layer": s.name, "shape": _shape(s.shape[1:]) if s.name != "prediction" else "()", "what happens": what[s.name]}
+            for s in stages]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of dicts (same keys) as a GitHub-flavoured markdown table."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
