@@ -222,7 +222,7 @@ def load_cifar10(root, download: bool = False, n_train: int | None = 5000, n_tes
             idx = stratified_subset(labels, n, len(ds.classes), seed)
             images, labels = images[idx], labels[idx]
         parts += [images, labels]
-    return DataSplit("cifar10", *parts, classes=tuple(CIFAR10_CLASSES))
+    return DataSplit("cifar10", *parts, classes=tuple(ds.classes))
 
 
 def load_npz(path, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> DataSplit:

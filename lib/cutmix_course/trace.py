@@ -16,7 +16,7 @@ from .train import History
 
 
 def _shape(t) -> str:
-    return "(" + ", ".join(str(s) for s in t) + ")"
+    return str(tuple(int(s) for s in t))
 
 
 def data_flow(data: DataSplit, model=None, batch_size: int = 128, cutout_size: int = 8, alpha: float = 1.0,

@@ -1,0 +1,95 @@
+"""The three trace tables and the `trace` command line."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cutmix_course import trace
+from cutmix_course.data import make_synthetic
+from cutmix_course.model import make_model
+from cutmix_course.train import History
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(200, 100, seed=1)
+
+
+def test_data_flow_reports_the_real_shapes(data):
+    rows = trace.data_flow(data, make_model(10, seed=0), batch_size=64, cutout_size=8)
+    assert [r["stage"] for r in rows] == ["Original data set", "Cutout", "CutMix", "Training batch"]
+    assert rows[0]["input shape"].startswith("200 images × 32×32×3") and rows[0]["output shape"].startswith("(200, 3, 32, 32)")
+    assert rows[1]["output shape"] == "(64, 3, 32, 32)"
+    assert "soft labels (64, 10)" in rows[2]["output shape"]
+    assert rows[3]["output shape"] == "logits (64, 10)"
+    # the hidden share is measured: at most one 8×8 square of 32×32 per image
+    share = float(rows[1]["operation"].split("; ")[1].split("%")[0]) / 100
+    assert 0 < share <= 64 / 1024
+
+
+def _history(rows):
+    keys = History.EPOCH_KEYS
+    return History({}, "synthetic", list("abcdefghij"), "cpu", [dict(zip(keys, r)) for r in rows])
+
+
+def test_training_trace_observations_follow_the_numbers():
+    h = _history([
+        (1, 2.30, 0.10, 0.12, 2.2, 0.11, 1.0),
+        (2, 1.50, 0.40, 0.45, 1.6, 0.40, 1.0),   # loss falls by 35%, best test so far
+        (3, 1.00, 0.60, 0.80, 1.4, 0.50, 1.0),   # gap 30% and growing
+        (4, 0.90, 0.70, 1.00, 1.5, 0.505, 1.0),  # memorised; test flat vs epoch 1? no: vs epoch 1 far
+        (5, 0.85, 0.72, 1.00, 1.6, 0.495, 1.0),  # levelling off vs epoch 2? no, vs epoch 2: 0.40 -> 0.495
+        (6, 0.84, 0.73, 1.00, 1.6, 0.50, 1.0),   # vs epoch 3 (0.50): levelling off
+    ])
+    rows = trace.training_trace(h)
+    obs = [r["observation"] for r in rows]
+    assert "chance 10%" in obs[0]
+    assert "loss falling fast" in obs[1] and "best test accuracy so far" in obs[1]
+    assert "gap 30% and growing: overfitting" in obs[2]
+    assert "training set memorised" in obs[3]
+    assert "levelling off" in obs[5]
+    assert rows[2]["gap"] == "+30.0%" and rows[2]["test acc"] == "50.0%"
+
+
+def test_prediction_trace_has_six_layers_and_a_consistent_top3(data):
+    model = make_model(10, seed=0)
+    image = data.normalize(data.test_images[:1])[0]
+    rows = trace.prediction_trace(model, image, data.classes)
+    assert [r["layer"] for r in rows] == ["input", "convolution", "pooling", "fully connected", "softmax", "prediction"]
+    assert rows[0]["shape"] == "(3, 32, 32)" and rows[3]["shape"] == "(10,)"
+    probs = model.trace(image.unsqueeze(0))[4].activation[0]
+    top = probs.argmax().item()
+    assert rows[4]["what happens"].startswith(f"top-3: {data.classes[top]} ")
+    assert rows[5]["what happens"].startswith(data.classes[top])
+
+
+def test_markdown_table_escapes_pipes():
+    table = trace.markdown_table([{"a": 1, "b": "x|y"}])
+    assert table.splitlines() == ["| a | b |", "| --- | --- |", "| 1 | x\\|y |"]
+
+
+@pytest.mark.slow
+def test_trace_command_writes_the_report(tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "cutmix_course", "trace", "--quick", "--n-train", "300", "--n-test",
+                           "200", "--epochs", "1", "--no-progress", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for title in ("Data flow", "Training trace: baseline", "Training trace: Cutout", "Training trace: CutMix",
+                  "Comparison", "Prediction trace"):
+        assert f"== {title}" in proc.stdout
+    report = (out / "report.md").read_text()
+    for png in ("examples.png", "cutout.png", "cutmix.png", "curves.png", "occlusion.png", "prediction_trace.png"):
+        assert (out / png).stat().st_size > 5000 and f"]({png})" in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["runs"]) == {"baseline", "Cutout", "CutMix"}
+    assert 0.0 <= summary["runs"]["CutMix"]["test_acc"] <= 1.0
+    assert set(summary["occlusion"]["baseline"]) == {"center", "random"}
+
+
+def test_trace_command_rejects_an_unknown_data_set(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cutmix_course", "trace", "--dataset", "mnist", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "unknown data set 'mnist'" in proc.stderr
