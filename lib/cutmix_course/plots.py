@@ -105,17 +105,17 @@ def occlusion_curves(results: dict, title: str = "occlusion robustness") -> Figu
     return fig
 
 
-def prediction_trace_figure(stages, classes, data=None, n_maps: int = 6) -> Figure:
-    """The six stages for the first image of a `model.trace` result: image, feature maps, pooled maps, logits,
-    softmax bars and the prediction."""
+def prediction_trace_figure(stages, classes, data=None, n_channels: int = 4) -> Figure:
+    """The six stages for the first image of a `model.trace` result: image, the `n_channels` most active feature
+    maps before and after pooling, logits, softmax bars and the prediction."""
     image, conv, pooled, logits, probs, pred = (s.activation[0].detach().cpu() for s in stages)
     fig = Figure(figsize=(13, 3.4))
-    grid = fig.add_gridspec(2, 3 + n_maps // 2 * 2, width_ratios=[2] + [1] * (n_maps // 2 * 2) + [2.4, 2.4])
+    grid = fig.add_gridspec(2, 3 + n_channels, width_ratios=[2] + [1] * n_channels + [2.4, 2.4])
     ax = fig.add_subplot(grid[:, 0])
     ax.imshow(to_display(image, data)[0].numpy(), interpolation="nearest")
     ax.set_title(f"input {tuple(image.shape)}", fontsize=8)
     ax.axis("off")
-    strongest = conv.flatten(1).amax(1).argsort(descending=True)[:n_maps // 2]
+    strongest = conv.flatten(1).amax(1).argsort(descending=True)[:n_channels]  # the most active channels
     for j, ch in enumerate(strongest.tolist()):
         for row, (t, name) in enumerate(((conv, "conv"), (pooled, "pool"))):
             a = fig.add_subplot(grid[row, 1 + j])
