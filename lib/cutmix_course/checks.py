@@ -1,0 +1,489 @@
+"""Instant feedback for the exercises, in the spirit of otter-grader's `grader.check("q1")`.
+
+Each `check_*` function calls the student's function on small seeded inputs, tests the properties that matter
+(not one frozen output) and prints one line per property, ✓ or ✗ with a hint, on **stdout** (nbgrader scores any
+stderr in a test cell as a failure, so warnings raised by the student's code are reported on stdout too). If a
+property fails it raises `CheckFailed`; if the stub is still unimplemented it raises `NotImplementedError`, so an
+autograded cell holding the check scores 0 either way. The grade itself comes from the notebooks' hidden tests.
+
+`with_fallback` lets the cells after an exercise keep working while the exercise is unfinished: it runs the
+student's function and falls back to the course's reference implementation, saying so.
+"""
+from __future__ import annotations
+
+import math
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+PASS, FAIL = "✓", "✗"
+
+
+class CheckFailed(AssertionError):
+    """A public check found a property the student's function does not have."""
+
+
+@dataclass
+class Report:
+    """The results of one check: (passed, property, hint) per line, printed together."""
+
+    name: str
+    lines: list = field(default_factory=list)
+
+    def expect(self, ok, what: str, hint: str = "") -> bool:
+        ok = bool(ok)
+        self.lines.append((ok, what, hint))
+        return ok
+
+    @property
+    def failed(self) -> list:
+        return [what for ok, what, _ in self.lines if not ok]
+
+    def text(self) -> str:
+        passed = sum(ok for ok, _, _ in self.lines)
+        out = [f"{self.name}: {passed} of {len(self.lines)} checks passed"]
+        for ok, what, hint in self.lines:
+            out.append(f"  {PASS if ok else FAIL} {what}")
+            if not ok and hint:
+                out.append(f"      hint: {hint}")
+        if not self.failed:
+            out.append("  All public checks passed. (Hidden tests decide the grade.)")
+        return "\n".join(out)
+
+    def finish(self) -> None:
+        __tracebackhide__ = True  # IPython: show the message, not this frame
+        print(self.text(), flush=True)
+        if self.failed:
+            raise CheckFailed(f"{self.name}: {len(self.failed)} check(s) failed: " + "; ".join(self.failed))
+
+
+def call(report: Report, fn, *args, **kwargs):
+    """Run the student's function; stub -> NotImplementedError, a crash -> CheckFailed, both explained on stdout."""
+    __tracebackhide__ = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn(*args, **kwargs)
+        except NotImplementedError as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1].name
+            where = report.name if where in ("<module>", report.name) else f"{where} (called by {report.name})"
+            print(f"{report.name}: {FAIL} not implemented yet: {where} still raises NotImplementedError. Replace "
+                  "`raise NotImplementedError()` with your code, run that cell, then run this check again.", flush=True)
+            raise NotImplementedError(f"{report.name} is not implemented yet") from None
+        except Exception as exc:
+            print(f"{report.name}: {FAIL} calling it raised {type(exc).__name__}: {exc}", flush=True)
+            raise CheckFailed(f"{report.name} raised {type(exc).__name__}: {exc}") from exc
+    for w in caught:
+        print(f"{report.name}: note: your code raised a warning: {w.category.__name__}: {w.message}", flush=True)
+    return result
+
+
+def with_fallback(student_fn, reference_fn, name: str):
+    """A function that calls `student_fn` and, while it is unimplemented or broken, `reference_fn` instead.
+
+    The first fallback prints one line on stdout saying which result the student is looking at.
+    """
+    said = []
+
+    def run(*args, **kwargs):
+        try:
+            return student_fn(*args, **kwargs)
+        except Exception as exc:  # a student is never stuck behind a crash
+            if not said:
+                why = "is not implemented yet" if isinstance(exc, NotImplementedError) else \
+                    f"raised {type(exc).__name__}: {exc}"
+                ref = f"{getattr(reference_fn, '__module__', '')}.{getattr(reference_fn, '__name__', 'reference')}"
+                print(f"(your {name} {why}; showing the course's reference {ref} instead)", flush=True)
+                said.append(True)
+            return reference_fn(*args, **kwargs)
+
+    run.__name__ = f"{name}_or_reference"
+    return run
+
+
+def _tensor(x) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def _same_tensor(a, b) -> bool:
+    return _tensor(a) and a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def changed_mask(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) True where any channel of `after` differs from `before` (images (B, C, H, W))."""
+    return (before != after).any(dim=1)
+
+
+def mask_box(mask: torch.Tensor):
+    """Bounding box (x1, y1, x2, y2), half-open, of a (H, W) mask, and whether the mask fills it exactly.
+
+    An empty mask gives (0, 0, 0, 0) and True."""
+    rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+    if rows.numel() == 0:
+        return (0, 0, 0, 0), True
+    y1, y2, x1, x2 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return (x1, y1, x2, y2), bool(mask[y1:y2, x1:x2].all()) and int(mask.sum()) == (y2 - y1) * (x2 - x1)
+
+
+def expected_square(size: int, cy: int, cx: int, height: int, width: int):
+    """The clipped square of the course's Cutout: rows/cols [c - size//2, c - size//2 + size) inside the image."""
+    lo = size // 2
+    return max(cx - lo, 0), max(cy - lo, 0), min(cx - lo + size, width), min(cy - lo + size, height)
+
+
+def _images(n, c, h, w, seed, dtype=torch.float32):
+    """Seeded test images with no pixel equal to 0, so every filled pixel shows up as a change."""
+    g = torch.Generator().manual_seed(seed)
+    if dtype == torch.uint8:
+        return torch.randint(1, 256, (n, c, h, w), generator=g, dtype=torch.uint8)
+    return (1.0 + torch.rand(n, c, h, w, generator=g)).to(dtype)
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------------- 01 data set
+def check_channel_mean_std(fn) -> None:
+    """channel_mean_std(images uint8 (N, C, H, W)) -> (mean, std), each (C,), in [0, 1] units."""
+    from .data import channel_stats
+
+    __tracebackhide__ = True
+    r = Report("channel_mean_std")
+    images = torch.randint(0, 256, (40, 3, 8, 8), generator=_gen(1), dtype=torch.uint8)
+    images[:, 2] //= 4  # a darker third channel, so mixing up channels shows
+    original = images.clone()
+    result = call(r, fn, images)
+    ok = r.expect(isinstance(result, tuple) and len(result) == 2 and all(_tensor(t) for t in result),
+                  "returns a pair (mean, std) of tensors", "end with `return mean, std`")
+    if ok:
+        mean, std = (t.double().flatten() if t.numel() == 3 else t.double() for t in result)
+        ok = r.expect(mean.shape == (3,) and std.shape == (3,), "mean and std hold one value per channel: shape (3,)",
+                      "reduce over the batch, height and width axes (dims 0, 2 and 3), keep the channel axis (dim 1)")
+    if ok:
+        ref_mean, ref_std = channel_stats(images)
+        if mean.max() > 1.5:
+            r.expect(False, "values are in [0, 1] units", "divide the pixel values by 255 first")
+        else:
+            r.expect(torch.allclose(mean, ref_mean, atol=1e-4), "mean per channel is right",
+                     "convert to float, divide by 255, then .mean(dim=(0, 2, 3))")
+            r.expect(torch.allclose(std, ref_std, atol=1e-3), "std per channel is right",
+                     "the standard deviation over the same axes: .std(dim=(0, 2, 3))")
+    r.expect(_same_tensor(images, original), "the images passed in are left unchanged",
+             "work on a converted copy (images.float() / 255 makes one), never modify `images` in place")
+    r.finish()
+
+
+def check_normalize(fn) -> None:
+    """normalize(images uint8 (N, C, H, W), mean (C,), std (C,)) -> float32 (x / 255 - mean) / std per channel."""
+    __tracebackhide__ = True
+    r = Report("normalize")
+    images = torch.randint(0, 256, (6, 3, 5, 7), generator=_gen(2), dtype=torch.uint8)
+    mean = torch.tensor([0.2, 0.5, 0.7], dtype=torch.float64)  # float64, like DataSplit.mean
+    std = torch.tensor([0.1, 0.25, 0.4], dtype=torch.float64)
+    original = images.clone()
+    out = call(r, fn, images, mean, std)
+    if not r.expect(_tensor(out) and out.shape == images.shape, "returns a tensor of the same shape as the images",
+                    "broadcast mean and std over height and width: mean.view(-1, 1, 1)"):
+        return r.finish()
+    r.expect(out.dtype == torch.float32, "the result is float32",
+             f"got {out.dtype}: float64 mean/std promote the result to float64; convert them with .float()")
+    expected = ((images.double() / 255 - mean.view(3, 1, 1)) / std.view(3, 1, 1)).float()
+    good = torch.allclose(out.float(), expected, atol=1e-5)
+    hint = "subtract the mean and divide by the std of the *channel*: shape them (C, 1, 1)"
+    if not good and torch.allclose(out.float(), ((images.double() - mean.view(3, 1, 1)) / std.view(3, 1, 1)).float()):
+        hint = "mean and std are in [0, 1] units: divide the pixels by 255 before subtracting"
+    r.expect(good, "each channel is (x / 255 - mean) / std", hint)
+    r.expect(_same_tensor(images, original), "the images passed in are left unchanged", "do not modify `images` in place")
+    r.finish()
+
+
+# ------------------------------------------------------------------------------------------------- 02 Cutout
+def check_cutout_one(fn) -> None:
+    """cutout_one(image (C, H, W), size, cy, cx) -> copy with the clipped square around (cy, cx) set to 0."""
+    __tracebackhide__ = True
+    r = Report("cutout_one")
+    image = _images(1, 3, 10, 12, seed=3)[0]
+    original = image.clone()
+    out = call(r, fn, image, 4, 5, 6)
+    if not r.expect(_tensor(out) and out.shape == image.shape and out.dtype == image.dtype,
+                    "returns a tensor of the same shape and dtype as the image", "start from image.clone()"):
+        return r.finish()
+    r.expect(_same_tensor(image, original), "the image passed in is left unchanged",
+             "clone the image first (out = image.clone()) and fill the square in the copy")
+    cases = {"a square in the middle has side `size` around (cy, cx)": (4, 5, 6),
+             "a square at the top-left corner is clipped": (4, 0, 1),
+             "a square at the bottom-right corner is clipped": (5, 9, 11)}
+    for what, (size, cy, cx) in cases.items():
+        out = call(r, fn, image, size, cy, cx)
+        mask = changed_mask(image[None], out[None])[0]
+        (x1, y1, x2, y2), filled = mask_box(mask)
+        want = expected_square(size, cy, cx, 10, 12)
+        hint = (f"size={size}, cy={cy}, cx={cx} on a 10x12 image should hide rows {want[1]}..{want[3] - 1} and columns "
+                f"{want[0]}..{want[2] - 1}; you hid rows {y1}..{y2 - 1}, columns {x1}..{x2 - 1}"
+                if mask.any() else f"nothing was hidden for size={size}, cy={cy}, cx={cx}")
+        if "clipped" in what and not mask.any():
+            hint += " (a negative start index counts from the end in Python: clip it with max(..., 0))"
+        r.expect(filled and (x1, y1, x2, y2) == want, what, hint)
+    r.expect(bool((out[:, mask] == 0).all()) if mask.any() else False, "hidden pixels are set to 0",
+             "assign 0 to all channels: out[:, y1:y2, x1:x2] = 0")
+    r.finish()
+
+
+def check_cutout_batch(fn) -> None:
+    """cutout_batch(images (B, C, H, W), size, generator=None) -> images with one clipped square per image."""
+    __tracebackhide__ = True
+    r = Report("cutout_batch")
+    b, h, w, size = 256, 16, 16, 6
+    images = _images(b, 3, h, w, seed=4)
+    original = images.clone()
+    out = call(r, fn, images, size, generator=_gen(0))
+    if not r.expect(_tensor(out) and out.shape == images.shape and out.dtype == images.dtype,
+                    "returns a batch of the same shape and dtype", "return the new images, not the mask"):
+        return r.finish()
+    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged", "work on images.clone()")
+    masks = changed_mask(images, out)
+    boxes = [mask_box(m) for m in masks]
+    r.expect(all(filled for _, filled in boxes) and all(m.any() for m in masks),
+             "every image has exactly one hidden square (a filled rectangle)",
+             "build a (B, H, W) boolean mask from the centres with broadcasting, then set masked pixels to 0")
+    r.expect(bool((out.permute(1, 0, 2, 3)[:, masks] == 0).all()), "hidden pixels are 0 in every channel",
+             "use images.masked_fill(mask[:, None], 0) or torch.where(mask[:, None], 0, images)")
+    sides = [(x2 - x1, y2 - y1, x1 == 0 or x2 == w, y1 == 0 or y2 == h) for (x1, y1, x2, y2), _ in boxes]
+    r.expect(all((sw == size or at_x) and (sh == size or at_y) and sw <= size and sh <= size
+                 for sw, sh, at_x, at_y in sides),
+             f"squares have side {size}, smaller only where the border cuts them",
+             "rows from cy - size//2 (included) to cy - size//2 + size (excluded), then clamp to 0..H")
+    clipped = sum(sw < size or sh < size for sw, sh, _, _ in sides)
+    r.expect(clipped > b // 10, "squares near the border are clipped (centres are drawn over the whole image)",
+             f"only {clipped} of {b} squares were clipped: draw centres from 0..H-1 and 0..W-1 "
+             "(torch.randint(H, (B,), generator=generator)) and clamp the square, as the Cutout paper does")
+    distinct = len({box for box, _ in boxes})
+    r.expect(distinct > b // 8, "each image gets its own random square",
+             f"only {distinct} different squares in {b} images: draw one centre per image, shape (B,)")
+    again = call(r, fn, images, size, generator=_gen(0))
+    r.expect(_same_tensor(out, again), "the same generator seed gives the same result",
+             "draw every random number from `generator` (pass generator=generator to torch.randint)")
+    as_uint8 = call(r, fn, _images(8, 3, h, w, seed=5, dtype=torch.uint8), size, generator=_gen(1))
+    r.expect(_tensor(as_uint8) and as_uint8.dtype == torch.uint8, "uint8 images stay uint8",
+             "fill with masked_fill / torch.where on the images themselves; do not convert to float")
+    r.finish()
+
+
+# ------------------------------------------------------------------------------------------------- 03 CutMix
+def box_tuple(box) -> tuple:
+    """A box returned as a tuple, list or tensor of four numbers -> (x1, y1, x2, y2) ints."""
+    values = box.tolist() if _tensor(box) else list(box)
+    if len(values) != 4:
+        raise ValueError(f"a box must have four numbers (x1, y1, x2, y2), got {values!r}")
+    return tuple(int(v) for v in values)
+
+
+def check_sample_box(fn) -> None:
+    """sample_box(lam, height, width, generator=None) -> (x1, y1, x2, y2), the clipped CutMix box."""
+    __tracebackhide__ = True
+    r = Report("sample_box")
+    h, w = 24, 32  # not square, so swapped axes show
+    draws = {}
+    for lam in (0.3, 0.6, 0.85):
+        g = _gen(7)
+        got = []
+        for _ in range(150):
+            box = call(r, fn, lam, h, w, generator=g)
+            try:
+                got.append(box_tuple(box))
+            except (TypeError, ValueError) as exc:
+                r.expect(False, "returns four numbers (x1, y1, x2, y2)", str(exc))
+                return r.finish()
+        draws[lam] = got
+    every = [b for got in draws.values() for b in got]
+    r.expect(all(0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h for x1, y1, x2, y2 in every),
+             "boxes lie inside the image: 0 <= x1 <= x2 <= W and 0 <= y1 <= y2 <= H",
+             "clamp x to 0..W and y to 0..H (x goes with the width, y with the height)")
+    size_ok, clipped = True, 0
+    for lam, got in draws.items():
+        cut_w, cut_h = math.sqrt(1 - lam) * w, math.sqrt(1 - lam) * h
+        for x1, y1, x2, y2 in got:
+            inner_x, inner_y = x1 > 0 and x2 < w, y1 > 0 and y2 < h
+            size_ok &= (not inner_x or abs((x2 - x1) - cut_w) <= 2) and (not inner_y or abs((y2 - y1) - cut_h) <= 2)
+            clipped += not (inner_x and inner_y)
+    r.expect(size_ok, "an unclipped box is sqrt(1 - λ)·W wide and sqrt(1 - λ)·H high",
+             "cut_w = int(W * sqrt(1 - lam)), cut_h = int(H * sqrt(1 - lam)); the box spans c ± cut/2")
+    r.expect(clipped > len(every) // 10, "boxes near the border are clipped (centres anywhere in the image)",
+             "draw cx from 0..W-1 and cy from 0..H-1 with torch.randint(..., generator=generator), then clamp")
+    empty = box_tuple(call(r, fn, 1.0, h, w, generator=_gen(0)))
+    r.expect((empty[2] - empty[0]) * (empty[3] - empty[1]) == 0, "λ = 1 gives an empty box (nothing is pasted)",
+             "with lam = 1, sqrt(1 - lam) = 0: the box has no width")
+    again = box_tuple(call(r, fn, 0.6, h, w, generator=_gen(7)))
+    r.expect(again == draws[0.6][0], "the same generator seed gives the same box",
+             "draw the centre from `generator`")
+    r.finish()
+
+
+def _cutmix_probe(c=3, h=12, w=16, b=10, dtype=torch.float32):
+    """Images whose pixels say which image they came from (image i is filled with i + 1), labels = arange(b)."""
+    images = (torch.arange(b, dtype=torch.float32) + 1).view(b, 1, 1, 1).expand(b, c, h, w).to(dtype).contiguous()
+    return images, torch.arange(b)
+
+
+def analyse_cutmix(images, labels, mixed, soft, num_classes):
+    """For a probe batch from `_cutmix_probe`: per image, the partner seen in the pasted pixels, the kept share of
+    pixels, and whether the label weights equal the pixel shares. Returns a list of dicts."""
+    b, _, h, w = images.shape
+    rows = []
+    for i in range(b):
+        values = mixed[i, 0].round().long() - 1  # which image each pixel came from
+        others = values[values != i].unique().tolist()
+        kept = float((values == i).sum()) / (h * w)
+        partner = others[0] if len(others) == 1 else (i if not others else None)
+        weights_ok = False
+        if partner is not None:
+            want = torch.zeros(num_classes, dtype=torch.float64)
+            want[labels[i]] += kept
+            want[labels[partner]] += 1 - kept
+            weights_ok = bool(torch.allclose(soft[i].double(), want, atol=1e-5))
+        rows.append({"partner": partner, "kept": kept, "box": mask_box(values != i)[0] if others else None,
+                     "weights_ok": weights_ok, "lam_weight": float(soft[i, labels[i]])})
+    return rows
+
+
+def check_cutmix_batch(fn) -> None:
+    """cutmix_batch(images, labels, num_classes, lam, generator=None) -> (mixed images, soft labels)."""
+    __tracebackhide__ = True
+    r = Report("cutmix_batch")
+    b, k = 10, 10
+    images, labels = _cutmix_probe(b=b)
+    original = images.clone()
+    results = []
+    for seed in range(8):
+        lam = 0.2 + 0.1 * seed
+        results.append((lam, call(r, fn, images, labels, k, lam, generator=_gen(seed))))
+    if not r.expect(all(isinstance(out, tuple) and len(out) == 2 and all(_tensor(t) for t in out) for _, out in results),
+                    "returns a pair (mixed images, soft labels)", "end with `return mixed, soft`"):
+        return r.finish()
+    results = [(lam, *out) for lam, out in results]
+    mixed, soft = results[0][1], results[0][2]
+    if not r.expect(mixed.shape == images.shape and mixed.dtype == images.dtype and soft.shape == (b, k),
+                    "shapes: images (B, C, H, W) with their dtype, labels (B, num_classes)",
+                    "soft labels are one row of num_classes weights per image (F.one_hot(labels, num_classes))"):
+        return r.finish()
+    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged", "paste into images.clone()")
+    sums_ok = all(torch.allclose(s.double().sum(1), torch.ones(b, dtype=torch.float64), atol=1e-5)
+                  and bool((s >= -1e-6).all()) for _, _, s in results)
+    r.expect(sums_ok, "every soft label sums to 1 and has no negative weight", "λ·onehot(y) + (1 - λ)·onehot(y[partner])")
+    analyses = [analyse_cutmix(images, labels, m, s, k) for _, m, s in results]
+    r.expect(all(row["partner"] is not None for a in analyses for row in a),
+             "each image receives its patch from one partner image", "use one permutation: partner = torch.randperm(B)")
+    boxes_same = all(len({row["box"] for row in a if row["box"] is not None}) <= 1 for a in analyses)
+    r.expect(boxes_same, "one box for the whole batch (as in the paper and torchvision)",
+             "draw a single box with sample_box and paste it at the same place in every image")
+    weights = all(row["weights_ok"] for a in analyses for row in a)
+    uncorrected = any(abs(row["lam_weight"] - lam) < 1e-5 and abs(row["kept"] - lam) > 1e-3
+                      for (lam, _, _), a in zip(results, analyses) for row in a if row["kept"] < 1)
+    hint = "the weight of image i's own label must be the share of its pixels that were kept"
+    if uncorrected:
+        hint = ("you used the λ you were given; after clipping the box is smaller, so recompute "
+                "λ = 1 - (x2 - x1)(y2 - y1) / (H·W) from the clipped box")
+    r.expect(weights, "label weights equal the pixel shares (λ recomputed from the clipped box)", hint)
+    as_uint8 = call(r, fn, images.to(torch.uint8), labels, k, 0.5, generator=_gen(0))
+    r.expect(isinstance(as_uint8, tuple) and _tensor(as_uint8[0]) and as_uint8[0].dtype == torch.uint8,
+             "uint8 images stay uint8", "paste with indexing or torch.where; only the labels become float")
+    r.finish()
+
+
+# ------------------------------------------------------------------------------------------------- 04 training
+def check_soft_target_loss(fn) -> None:
+    """soft_target_loss(logits (B, K), targets (B, K)) -> scalar mean of -sum_k t_k log softmax(logits)_k."""
+    __tracebackhide__ = True
+    r = Report("soft_target_loss")
+    g = _gen(11)
+    logits = torch.randn(6, 5, generator=g)
+    y_a, y_b = torch.randint(5, (6,), generator=g), torch.randint(5, (6,), generator=g)
+    onehot = F.one_hot(y_a, 5).float()
+    loss = call(r, fn, logits, onehot)
+    if not r.expect(_tensor(loss) and loss.ndim == 0, "returns a scalar tensor (one number for the batch)",
+                    "sum over classes (dim=1), then take the mean over the batch"):
+        return r.finish()
+    r.expect(torch.allclose(loss, F.cross_entropy(logits, y_a), atol=1e-5),
+             "with one-hot targets it equals the ordinary cross-entropy",
+             "-(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()")
+    lam = 0.7
+    mixed = lam * onehot + (1 - lam) * F.one_hot(y_b, 5).float()
+    want = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+    r.expect(torch.allclose(call(r, fn, logits, mixed), want, atol=1e-5),
+             "with CutMix targets it equals λ·CE(a) + (1 - λ)·CE(b)", "weight the log-probabilities by the targets")
+    big = call(r, fn, logits * 1000, onehot)
+    r.expect(_tensor(big) and bool(torch.isfinite(big)), "stays finite for large logits (numerically stable)",
+             "log(softmax(x)) overflows; use F.log_softmax or subtract the row maximum first")
+    leaf = logits.clone().requires_grad_(True)
+    try:
+        call(r, fn, leaf, mixed).backward()
+        grad_ok = leaf.grad is not None and torch.allclose(leaf.grad, (leaf.softmax(1) - mixed).detach() / 6, atol=1e-5)
+    except CheckFailed:
+        grad_ok = False
+    r.expect(grad_ok, "its gradient is (softmax - targets) / B, so training can use it",
+             "compute with torch operations only (no .item(), .numpy() or torch.no_grad())")
+    r.finish()
+
+
+# ------------------------------------------------------------------------------------------------- 05 prediction
+def check_softmax(fn) -> None:
+    """softmax(logits (B, K)) -> probabilities (B, K), each row summing to 1."""
+    __tracebackhide__ = True
+    r = Report("softmax")
+    logits = torch.randn(4, 7, generator=_gen(12)) * 3
+    p = call(r, fn, logits)
+    if not r.expect(_tensor(p) and p.shape == logits.shape, "returns a tensor of the same shape as the logits",
+                    "normalise over the class axis, the last one (dim=-1), with keepdim=True"):
+        return r.finish()
+    r.expect(torch.allclose(p.sum(-1), torch.ones(4), atol=1e-5) and bool((p >= 0).all()),
+             "every row is a probability distribution (>= 0, sums to 1)", "divide exp(x) by its sum over dim=-1")
+    r.expect(torch.allclose(p, logits.softmax(-1), atol=1e-5), "values equal exp(x_k) / sum_j exp(x_j)",
+             "sum over the classes of one image, not over the whole batch")
+    big = call(r, fn, logits * 1000)
+    r.expect(_tensor(big) and bool(torch.isfinite(big).all()), "stays finite for large logits",
+             "subtract the row maximum before exp: softmax(x) = softmax(x - max(x))")
+    r.finish()
+
+
+def check_top_k(fn, classes) -> None:
+    """top_k(logits (K,), classes, k=3) -> [(class name, probability), ...] best first."""
+    __tracebackhide__ = True
+    r = Report("top_k")
+    logits = torch.randn(len(classes), generator=_gen(13)) * 2
+    got = call(r, fn, logits, classes, 3)
+    ok = r.expect(isinstance(got, (list, tuple)) and len(got) == 3 and
+                  all(isinstance(t, (list, tuple)) and len(t) == 2 for t in got),
+                  "returns k pairs (class name, probability)", "build a list of (classes[i], p) tuples")
+    if ok:
+        probs = logits.softmax(0)
+        order = probs.argsort(descending=True)[:3].tolist()
+        r.expect([name for name, _ in got] == [classes[i] for i in order], "the k most probable classes, best first",
+                 "sort the probabilities in descending order (probs.topk(k) or probs.argsort(descending=True))")
+        r.expect(all(abs(float(p) - float(probs[i])) < 1e-5 for (_, p), i in zip(got, order)),
+                 "probabilities are the softmax of the logits", "apply your softmax to the logits first")
+        r.expect(all(isinstance(p, float) for _, p in got), "probabilities are plain Python floats",
+                 "convert with float(p) (or p.item())")
+    r.finish()
+
+
+# ------------------------------------------------------------------------------------------------- 06 quiz
+def check_answer(name: str, answer, choices=("A", "B", "C", "D")) -> None:
+    """Check the *form* of a quiz answer (one letter); whether it is right is for the quiz widget and the grader."""
+    __tracebackhide__ = True
+    if answer is None:
+        print(f"{name}: {FAIL} not answered yet: set {name} to one of {', '.join(repr(c) for c in choices)}", flush=True)
+        raise NotImplementedError(f"{name} is not answered yet")
+    r = Report(name)
+    r.expect(isinstance(answer, str) and answer.strip().upper() in choices,
+             f"the answer is one of {', '.join(choices)}", f"write the letter as a string, e.g. {name} = 'A'; got {answer!r}")
+    r.finish()
+
+
+def normalise_answer(answer) -> str:
+    """'c ' -> 'C': how quiz answers are compared (hidden tests use it too)."""
+    return answer.strip().upper() if isinstance(answer, str) else ""
