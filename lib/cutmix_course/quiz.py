@@ -1,0 +1,209 @@
+"""The quiz: multiple-choice questions kept as data in quizzes/, a widget with a "Check" button, no answer key.
+
+A quiz file (JSON) holds, per question: an id, the question, the choices (letter -> text), a hint shown after a
+wrong answer, the *salted hash* of the right letter, and the explanation shown after the right answer, sealed
+with a key derived from the right letter (so the file does not give the answer away through the explanation
+either). Checking an answer hashes the chosen letter with the quiz's salt and compares.
+
+This keeps the key out of plain sight, not out of reach: with four choices anyone can try every letter, exactly
+as the Check button lets a student do. The grade comes from the nbgrader hidden tests, never from this file.
+
+Authoring: `seal(plain)` turns a plain quiz dict (with `answer` and `explanation` per question) into the sealed
+form; `unseal(sealed, answers)` gives the plain form back for editing. Keep the plain form out of the repository.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+QUIZ_NAME = "cutout_cutmix"
+QUIZ_ENV = "CUTMIX_QUIZZES"  # a folder holding <name>.json, overriding the default below
+
+
+def quiz_dir() -> Path:
+    """Where quiz files live: $CUTMIX_QUIZZES, else the repository's quizzes/ folder (next to lib/)."""
+    return Path(os.environ.get(QUIZ_ENV) or Path(__file__).resolve().parents[2] / "quizzes")
+
+
+# ------------------------------------------------------------------------------------------------- hashing
+def answer_hash(salt: str, qid: str, letter: str) -> str:
+    return hashlib.sha256(f"{salt}:{qid}:{letter}".encode()).hexdigest()
+
+
+def _keystream(key: bytes, n: int) -> bytes:
+    out = b""
+    counter = 0
+    while len(out) < n:
+        out += hashlib.sha256(key + counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return out[:n]
+
+
+def _xor(data: bytes, key: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, _keystream(key, len(data))))
+
+
+def _explanation_key(salt: str, qid: str, letter: str) -> bytes:
+    return hashlib.sha256(f"explanation:{salt}:{qid}:{letter}".encode()).digest()
+
+
+def seal_text(text: str, salt: str, qid: str, letter: str) -> str:
+    return base64.b64encode(_xor(text.encode(), _explanation_key(salt, qid, letter))).decode()
+
+
+def open_text(sealed: str, salt: str, qid: str, letter: str) -> str:
+    return _xor(base64.b64decode(sealed), _explanation_key(salt, qid, letter)).decode()
+
+
+# ------------------------------------------------------------------------------------------------- the quiz
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    choices: dict  # letter -> text, in display order
+    hint: str
+    answer_sha256: str
+    explanation_sealed: str
+
+
+@dataclass(frozen=True)
+class Quiz:
+    name: str
+    title: str
+    salt: str
+    questions: tuple
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(f"no question {qid!r} in quiz {self.name!r}; it has {[q.id for q in self.questions]}")
+
+    def is_correct(self, qid: str, letter) -> bool:
+        """Whether `letter` ('A', 'b ', ...) is the right answer to question `qid`."""
+        q = self.question(qid)
+        if not isinstance(letter, str):
+            return False
+        letter = letter.strip().upper()
+        return letter in q.choices and answer_hash(self.salt, qid, letter) == q.answer_sha256
+
+    def explanation(self, qid: str, letter: str) -> str:
+        """The explanation of question `qid`, readable only with its right answer."""
+        if not self.is_correct(qid, letter):
+            raise ValueError(f"the explanation of {qid} opens with the right answer only")
+        return open_text(self.question(qid).explanation_sealed, self.salt, qid, letter.strip().upper())
+
+    def feedback(self, qid: str, letter) -> tuple[bool, str]:
+        """(right?, text to show) after a student picks `letter` for question `qid`."""
+        if letter is None:
+            return False, "Pick an answer first."
+        if self.is_correct(qid, letter):
+            return True, f"✓ Correct! {self.explanation(qid, letter)}"
+        return False, f"✗ Not quite, try again. Hint: {self.question(qid).hint}"
+
+
+def from_dict(data: dict) -> Quiz:
+    """A Quiz from its sealed JSON form, validating every field with a clear message."""
+    for key in ("name", "title", "salt", "questions"):
+        if key not in data:
+            raise ValueError(f"quiz file must have a {key!r} field; it has {sorted(data)}")
+    questions = []
+    for i, q in enumerate(data["questions"]):
+        plain = {"answer", "correct", "explanation", "key"} & set(q)
+        if plain:
+            raise ValueError(f"question {i + 1} of the quiz holds plain {sorted(plain)}: store answer_sha256 and "
+                             "explanation_sealed instead (see quiz.seal)")
+        missing = {"id", "question", "choices", "hint", "answer_sha256", "explanation_sealed"} - set(q)
+        if missing:
+            raise ValueError(f"question {i + 1} of the quiz is missing {sorted(missing)}")
+        if not isinstance(q["choices"], dict) or len(q["choices"]) < 2:
+            raise ValueError(f"question {q['id']}: choices must map letters to texts, got {q['choices']!r}")
+        questions.append(Question(q["id"], q["question"], dict(q["choices"]), q["hint"], q["answer_sha256"],
+                                  q["explanation_sealed"]))
+    quiz = Quiz(data["name"], data["title"], data["salt"], tuple(questions))
+    for q in quiz.questions:
+        right = [c for c in q.choices if answer_hash(quiz.salt, q.id, c) == q.answer_sha256]
+        if len(right) != 1:
+            raise ValueError(f"question {q.id}: answer_sha256 matches {len(right)} of its choices, expected exactly 1")
+    return quiz
+
+
+def load(name: str = QUIZ_NAME, folder=None) -> Quiz:
+    """Load quizzes/<name>.json (or <folder>/<name>.json)."""
+    path = Path(folder or quiz_dir()) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"quiz file not found: {path} (set ${QUIZ_ENV} to the folder holding {name}.json)")
+    return from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ------------------------------------------------------------------------------------------------- authoring
+def seal(plain: dict, salt: str | None = None) -> dict:
+    """Plain quiz (each question with 'answer' and 'explanation') -> the sealed form stored in quizzes/."""
+    salt = salt or secrets.token_hex(16)
+    out = {k: v for k, v in plain.items() if k != "questions"}
+    out["salt"] = salt
+    out["questions"] = []
+    for q in plain["questions"]:
+        letter = q["answer"].strip().upper()
+        if letter not in q["choices"]:
+            raise ValueError(f"question {q['id']}: answer {letter!r} is not one of its choices {list(q['choices'])}")
+        sealed = {k: v for k, v in q.items() if k not in ("answer", "explanation")}
+        sealed["answer_sha256"] = answer_hash(salt, q["id"], letter)
+        sealed["explanation_sealed"] = seal_text(q["explanation"], salt, q["id"], letter)
+        out["questions"].append(sealed)
+    from_dict(out)  # validate
+    return out
+
+
+def unseal(sealed: dict, answers: dict) -> dict:
+    """The plain form back, given the right letter of every question (e.g. from the hidden tests)."""
+    quiz = from_dict(sealed)
+    plain = {k: v for k, v in sealed.items() if k not in ("salt", "questions")}
+    plain["questions"] = []
+    for q in sealed["questions"]:
+        letter = answers[q["id"]].strip().upper()
+        q_plain = {k: v for k, v in q.items() if k not in ("answer_sha256", "explanation_sealed")}
+        q_plain["answer"] = letter
+        q_plain["explanation"] = quiz.explanation(q["id"], letter)
+        plain["questions"].append(q_plain)
+    return plain
+
+
+# ------------------------------------------------------------------------------------------------- the widget
+def question_widget(quiz: Quiz, qid: str):
+    """One question: its text, RadioButtons for the choices, a "Check" button and the feedback (an HTML widget)."""
+    import html
+
+    import ipywidgets as W
+
+    q = quiz.question(qid)
+    radio = W.RadioButtons(options=[(f"{c}. {text}", c) for c, text in q.choices.items()], value=None,
+                           layout=W.Layout(width="max-content"))
+    button = W.Button(description="Check", button_style="primary")
+    feedback = W.HTML(value="")
+
+    def on_check(_=None):
+        right, text = quiz.feedback(qid, radio.value)
+        colour = "green" if right else ("#b00" if radio.value is not None else "#555")
+        feedback.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+
+    button.on_click(on_check)
+    number = [x.id for x in quiz.questions].index(qid) + 1
+    box = W.VBox([W.HTML(f"<b>Question {number}.</b> {html.escape(q.question)}"), radio, button, feedback])
+    box.check = on_check  # lets tests and notebooks press Check without a browser
+    box.radio, box.feedback = radio, feedback
+    return box
+
+
+def quiz_widget(quiz: Quiz | None = None):
+    """The whole quiz: one box per question, each with its own Check button."""
+    import ipywidgets as W
+
+    quiz = quiz or load()
+    boxes = [question_widget(quiz, q.id) for q in quiz.questions]
+    return W.VBox([W.HTML(f"<h3>{quiz.title}</h3>"), *boxes])
