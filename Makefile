@@ -25,7 +25,7 @@ trace-quick: $(STAMP)
 
 ## test: every test (library, notebooks via nbval, nbgrader end-to-end, grading hardening, browser)
 test: $(STAMP) browser
-	$(PY) -m pytest -q -ra $(ARGS)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -ra $(ARGS)
 
 ## test-fast: the library tests only (no notebooks, no nbgrader, no browser)
 test-fast: $(STAMP)
@@ -37,7 +37,7 @@ browser:
 
 ## lab: JupyterLab on the course (student notebooks; solutions/ holds the instructor source)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/cutout_cutmix/01_dataset.ipynb
+	PATH=$(abspath $(VENV))/bin:$$PATH jupyter lab --notebook-dir=. notebooks/cutout_cutmix/01_dataset.ipynb
 
 ## release: regenerate the student notebooks in notebooks/ from solutions/ with nbgrader
 release: $(STAMP)
