@@ -5,6 +5,7 @@ the argument, what was expected and what came. Keeping the checks here means eac
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -43,6 +44,8 @@ def positive_int(value, name: str) -> int:
 def positive_float(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) > 0.0:
         raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if not math.isfinite(value):  # inf passes "> 0" but is no usable alpha, learning rate, ...
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
@@ -60,12 +63,14 @@ def class_labels(labels, batch_size: int, num_classes: int, name: str = "labels"
             raise TypeError(f"{name} of shape (B,) must hold integer class indices, got dtype {labels.dtype}")
         if labels.shape[0] != batch_size:
             raise ValueError(f"{name} must have one entry per image ({batch_size}), got {labels.shape[0]}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        lowest, highest = (int(v) for v in torch.aminmax(labels)) if labels.numel() else (0, 0)  # one pass
+        if lowest < 0 or highest >= num_classes:
             raise ValueError(
                 f"{name} must lie in [0, {num_classes - 1}] (num_classes={num_classes}), "
-                f"got values from {int(labels.min())} to {int(labels.max())}"
+                f"got values from {lowest} to {highest}"
             )
-        return torch.nn.functional.one_hot(labels.long(), num_classes).float()
+        # one-hot rows; F.one_hot would check the range a second time
+        return torch.zeros(batch_size, num_classes, device=labels.device).scatter_(1, labels.long()[:, None], 1.0)
     if labels.ndim == 2:
         if tuple(labels.shape) != (batch_size, num_classes):
             raise ValueError(
