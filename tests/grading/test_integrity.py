@@ -1,0 +1,98 @@
+"""forbid_reference, the integrity tripwire hidden tests wrap around the student's call (runs in-process, fast)."""
+import sys
+
+import pytest
+import torch
+from torchvision.transforms import v2
+
+from cutmix_course import augment
+from cutmix_course.grade import ReferenceUsedError, _strip_hidden, forbid_reference
+
+IMAGES = torch.zeros(2, 3, 8, 8)
+
+
+def own_cutout(images, size):
+    out = images.clone()
+    out[..., :size, :size] = 1.0
+    return out
+
+
+def delegating_cutout(images, size):
+    return augment.cutout(images, size, generator=torch.Generator().manual_seed(0))
+
+
+def test_own_implementation_passes():
+    with forbid_reference("cutmix_course.augment.cutout"):
+        out = own_cutout(IMAGES, 4)
+    assert out.sum() == 2 * 3 * 16
+
+
+def test_delegation_is_caught_with_a_message_naming_the_reference():
+    with pytest.raises(ReferenceUsedError, match=r"integrity: .*cutmix_course\.augment\.cutout.*scores 0"):
+        with forbid_reference("cutmix_course.augment.cutout"):
+            delegating_cutout(IMAGES, 4)
+
+
+def test_delegation_through_an_alias_is_caught():
+    from cutmix_course.augment import cutout as renamed
+
+    namespace = {"hide": renamed, "torch": torch}
+    exec("def sneaky(x):\n    return hide(x, 4, generator=torch.Generator().manual_seed(1))", namespace)
+    with pytest.raises(ReferenceUsedError):
+        with forbid_reference(augment.cutout):  # object target, not a name
+            namespace["sneaky"](IMAGES)
+
+
+def test_class_targets_cover_their_methods():
+    labels = torch.tensor([0, 1])
+    with pytest.raises(ReferenceUsedError, match="CutMix"):
+        with forbid_reference("torchvision.transforms.v2.CutMix"):
+            v2.CutMix(num_classes=2)(IMAGES, labels)
+
+
+def test_reference_outside_the_block_is_allowed():
+    expected = delegating_cutout(IMAGES, 4)  # the test's own use of the reference
+    with forbid_reference("cutmix_course.augment.cutout"):
+        own_cutout(IMAGES, 4)
+    assert expected.shape == IMAGES.shape
+
+
+def test_switching_the_hook_off_fails_the_test():
+    with pytest.raises(ReferenceUsedError, match="switched off"):
+        with forbid_reference("cutmix_course.augment.cutout"):
+            sys.setprofile(None)
+            delegating_cutout(IMAGES, 4)
+
+
+def test_previous_profiler_is_restored():
+    calls = []
+
+    def outer(frame, event, arg):
+        calls.append(event)
+
+    sys.setprofile(outer)
+    try:
+        with forbid_reference("cutmix_course.augment.cutout"):
+            pass
+        assert sys.getprofile() is outer
+    finally:
+        sys.setprofile(None)
+
+
+def test_bad_targets_are_reported_by_name():
+    with pytest.raises(ValueError, match="cutmix_course.no_such_module"):
+        forbid_reference("cutmix_course.no_such_module.cutout")
+    with pytest.raises(ValueError, match="at least one target"):
+        forbid_reference()
+
+
+def test_strip_hidden_matches_nbgrader_and_can_leave_a_note():
+    from nbformat.v4 import new_code_cell
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    source = "a = 1\n### BEGIN HIDDEN TESTS\nassert secret\n### END HIDDEN TESTS\nb = 2"
+    cell = new_code_cell(source, metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1,
+                                                        "solution": False, "locked": True}})
+    cleared, _ = ClearHiddenTests().preprocess_cell(cell, {}, 0)
+    assert _strip_hidden(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS") == cleared.source
+    assert _strip_hidden(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", note="# hidden") == "a = 1\n# hidden\nb = 2"
