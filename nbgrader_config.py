@@ -1,0 +1,15 @@
+"""nbgrader configuration of the course (read by `nbgrader ...`, the formgrader and `python -m cutmix_course grade`).
+
+The instructor source is solutions/<assignment>/, the student release notebooks/<assignment>/ (both committed).
+The release preprocessors are nbgrader's own with two course rules added (see cutmix_course.release).
+"""
+import os
+
+from cutmix_course.release import RELEASE_PREPROCESSORS
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.GenerateAssignment.preprocessors = RELEASE_PREPROCESSORS
