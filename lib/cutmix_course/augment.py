@@ -8,12 +8,14 @@ Boxes are int64 tensors (..., 4) holding (x1, y1, x2, y2), half-open: the box co
 columns x1..x2-1, the convention of torchvision's `v2.CutMix`.
 
 Speed. A batch of 128 CIFAR images is only 1.5 MB, so the cost of these functions is the number of tensor
-operations (each costs a few microseconds whatever its size) plus the passes over the full batch. The code
+operations (each costs a microsecond or two whatever its size) plus the passes over the full batch. The code
 therefore keeps both small (`make bench` measures them against a plain `clone()` of the batch):
-- the box arithmetic works on (n, 2) tensors, x and y together, and the masks are built per row and per column
-  ((B, H) and (B, W)) and combined once;
 - the pixels are mixed with `torch.lerp` (one vectorised pass, exact at weights 0 and 1) rather than with
-  `torch.where` or `masked_fill`, which on the CPU run a scalar loop several times slower than a copy;
+  `torch.where` or `masked_fill`, which on the CPU run a scalar loop several times slower than a copy, and
+  CutMix writes into the batch of partners it gathered instead of allocating another one;
+- the masks are built per row and per column ((B, H) and (B, W)) and combined once; Cutout looks its rows and
+  columns up in a table, since a square's extent depends on its centre alone;
+- the box arithmetic handles x1, y1, x2, y2 in one operation each, not one coordinate at a time;
 - arguments are validated once, in the public function; the private helpers trust their inputs.
 """
 from __future__ import annotations
@@ -85,7 +87,9 @@ def _blend(base: torch.Tensor, other: torch.Tensor, weight: torch.Tensor, out=No
     """
     if base.dtype.is_floating_point:
         return torch.lerp(base, other, weight, out=out)
-    return torch.addcmul(base * (1 - weight), other, weight, out=out)
+    if out is other:  # in place: scale `other` first, then add the kept part of `base`
+        return other.mul_(weight).addcmul_(base, 1 - weight)
+    return torch.mul(base, 1 - weight, out=out).addcmul_(other, weight)
 
 
 # --------------------------------------------------------------------------------------------------- Cutout
@@ -198,11 +202,17 @@ def rand_bbox(height: int, width: int, lam, generator=None) -> torch.Tensor:
 def _rand_bbox(height: int, width: int, lam: torch.Tensor, generator) -> torch.Tensor:
     cx = torch.randint(width, lam.shape, generator=generator, device=lam.device)
     cy = torch.randint(height, lam.shape, generator=generator, device=lam.device)
-    centre = torch.stack([cx, cy], dim=-1)  # (..., 2) = (x, y): both axes in every operation below
-    # half-sides int(r * W) and int(r * H) with r = 0.5 * sqrt(1 - lam): int() truncation, as in the reference
-    side = _box_limits(height, width, lam.device)[1][:2]  # (W, H)
-    half = ((0.5 * torch.sqrt(1.0 - lam))[..., None] * side).long()
-    return _clip(torch.cat([centre - half, centre + half], dim=-1), height, width)
+    # (x1, y1, x2, y2) = (cx - hw, cy - hh, cx + hw, cy + hh), all four at once, with the reference's half-sides
+    # hw = int(0.5 * sqrt(1 - lam) * W), hh = likewise with H: int() truncates towards 0, so -hw = int(-0.5 * ...)
+    half = (torch.sqrt(1.0 - lam)[..., None] * _signed_half_sides(height, width, lam.device)).long()
+    return _clip(torch.stack([cx, cy, cx, cy], dim=-1).add_(half), height, width)
+
+
+@functools.lru_cache(maxsize=16)
+def _signed_half_sides(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """(-W/2, -H/2, W/2, H/2) in float64. sqrt(1 - lam) * W/2 is exactly the reference's 0.5 * sqrt(1 - lam) * W:
+    halving is exact in floating point."""
+    return torch.tensor([-0.5 * width, -0.5 * height, 0.5 * width, 0.5 * height], dtype=torch.float64, device=device)
 
 
 def lambda_from_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -241,11 +251,14 @@ def paste_boxes(images, labels, num_classes: int, boxes, partner):
 def _paste_boxes(batch: torch.Tensor, targets: torch.Tensor, boxes: torch.Tensor, partner: torch.Tensor):
     """`paste_boxes` on checked arguments; `targets` are (B, K) probabilities (one-hot for hard labels)."""
     b, _, h, w = batch.shape
-    # 1 on the pasted pixels: (H, W) for one box, (B, 1, H, W) for one box per image; broadcasts over channels
-    in_rows, in_cols = _box_spans(boxes, h, w)
-    pasted = in_rows.to(batch.dtype)[..., :, None] * in_cols.to(batch.dtype)[..., None, :]
-    if boxes.ndim == 2:
-        pasted = pasted[:, None]
+    # the weights: 1 on the pasted pixels, broadcast over the channels
+    if boxes.ndim == 1:  # one box for the batch: an (H, W) weight, made by slicing
+        x1, y1, x2, y2 = boxes.tolist()
+        pasted = torch.zeros(h, w, dtype=batch.dtype, device=batch.device)
+        pasted[y1:y2, x1:x2] = 1
+    else:  # one box per image: (B, 1, H, W), the outer product of each box's rows and columns
+        in_rows, in_cols = _box_spans(boxes, h, w)
+        pasted = (in_rows.to(batch.dtype)[:, :, None] * in_cols.to(batch.dtype)[:, None, :])[:, None]
     partners = batch.index_select(0, partner)
     out = _blend(batch, partners, pasted, out=partners)  # put back each image's own pixels outside its box
     lam = lambda_from_boxes(boxes, h, w).expand(b)
