@@ -27,10 +27,11 @@ def test_quick_bench_writes_the_table_with_every_row(quick_run):
     text, _ = quick_run
     for dtype in ("float32", "uint8"):
         for op in OPERATIONS:
-            row = re.search(rf"^\| {dtype} \| {re.escape(op)} \| ([\d,.]+) \| ([\d,.]+) \| ([\d,.]+) \|$", text, re.M)
+            numbers = r" \| ".join([r"([\d,.]+)"] * 4)  # median, IQR, x clone, page faults
+            row = re.search(rf"^\| {dtype} \| {re.escape(op)} \| {numbers} \|$", text, re.M)
             assert row, f"missing row {dtype} / {op}"
-            median, iqr, ratio = (float(v.replace(",", "")) for v in row.groups())
-            assert median > 0 and iqr >= 0 and ratio > 0
+            median, iqr, ratio, faults = (float(v.replace(",", "")) for v in row.groups())
+            assert median > 0 and iqr >= 0 and ratio > 0 and faults >= 0
     assert "images/s" in text and "| cutmix |" in text and "## Targets" in text
     assert re.search(r"\d+ usable cores .*torch \S+.*\d+ torch threads", text), "the machine is recorded"
 
@@ -42,6 +43,9 @@ def test_quick_bench_json_ratios_are_positive_numbers(quick_run):
         assert set(cases) == set(OPERATIONS), dtype
         for stats in cases.values():
             assert stats["median_s"] > 0 and stats["iqr_s"] >= 0 and stats["rounds"] == 3
+    large = results["augment_large"]
+    assert large["batch"] == 1024 and set(large["float32"]) == set(OPERATIONS[:5])
+    assert all(stats["median_s"] > 0 for stats in large["float32"].values())
     assert results["train"]["throughput"]["images_per_s"] > 0
     assert set(results["train"]["epoch"]) == {"none", "cutout", "cutmix"}
     assert all(r["wall_s"] > 0 for r in results["train"]["epoch"].values())

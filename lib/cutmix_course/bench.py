@@ -35,15 +35,17 @@ import torch
 from .augment import cutmix, cutout, lambda_from_boxes, rand_bbox, sample_lambda, soft_target_cross_entropy
 
 BATCH, CHANNELS, SIDE, CLASSES, CUTOUT_SIZE = 128, 3, 32, 10, 8
+LARGE_BATCH = 1024
 AUGMENTATIONS = ("none", "cutout", "cutmix")
 
 
 # ------------------------------------------------------------------------------------------------ timing
-def measure(cases: dict, rounds: int, round_seconds: float) -> dict:
+def measure(cases: dict, rounds: int, round_seconds: float, reseed=None) -> dict:
     """Time each zero-argument callable of `cases`; return {name: stats} with seconds per call.
 
     Each case is warmed up and calibrated once (calls per round so that a round takes about `round_seconds`),
-    then the cases are timed in `rounds` interleaved rounds.
+    then the cases are timed in `rounds` interleaved rounds. `reseed(r)`, if given, is called before each case's
+    round r, so that every case draws the same random numbers in round r whatever the calls per round.
     """
     calls = {}
     for name, fn in cases.items():
@@ -54,19 +56,34 @@ def measure(cases: dict, rounds: int, round_seconds: float) -> dict:
         once = time.perf_counter() - start
         calls[name] = max(1, min(1000, round(round_seconds / max(once, 1e-9))))
     samples = {name: [] for name in cases}
+    faults = dict.fromkeys(cases, 0)
     for _ in range(rounds):
         for name, fn in cases.items():
+            if reseed is not None:
+                reseed(len(samples[name]))
+            faults_before = _page_faults()
             start = time.perf_counter()
             for _ in range(calls[name]):
                 fn()
             samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: _stats(samples[name], calls[name]) for name in cases}
+            faults[name] += _page_faults() - faults_before
+    return {name: _stats(samples[name], calls[name], faults[name] / (rounds * calls[name])) for name in cases}
 
 
-def _stats(samples: list, calls: int) -> dict:
+def _stats(samples: list, calls: int, faults: float) -> dict:
     quartiles = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1 else samples * 3
     return {"median_s": statistics.median(samples), "iqr_s": quartiles[2] - quartiles[0], "rounds": len(samples),
-            "calls_per_round": calls}
+            "calls_per_round": calls, "page_faults_per_call": faults}
+
+
+def _page_faults() -> int:
+    """Minor page faults of this process so far: memory the allocator had to map afresh (each costs ~1 µs)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    except (ImportError, OSError):  # not on Windows
+        return 0
 
 
 # ------------------------------------------------------------------------------------------------ references
@@ -106,22 +123,27 @@ def erasing_per_image(dtype: torch.dtype):
     return lambda images: torch.stack([erase(image) for image in images])
 
 
-def batch_inputs(dtype: torch.dtype, seed: int = 0):
+def batch_inputs(dtype: torch.dtype, batch: int = BATCH, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     if dtype == torch.uint8:
-        images = torch.randint(0, 256, (BATCH, CHANNELS, SIDE, SIDE), generator=g, dtype=torch.uint8)
+        images = torch.randint(0, 256, (batch, CHANNELS, SIDE, SIDE), generator=g, dtype=torch.uint8)
     else:
-        images = torch.randn(BATCH, CHANNELS, SIDE, SIDE, generator=g).to(dtype)
-    return images, torch.randint(0, CLASSES, (BATCH,), generator=g)
+        images = torch.randn(batch, CHANNELS, SIDE, SIDE, generator=g).to(dtype)
+    return images, torch.randint(0, CLASSES, (batch,), generator=g)
 
 
 # ------------------------------------------------------------------------------------------------ sections
-def augmentation_section(dtype: torch.dtype, rounds: int, round_seconds: float) -> dict:
+def augmentation_section(dtype: torch.dtype, rounds: int, round_seconds: float, batch: int = BATCH,
+                         per_image_references: bool = True) -> dict:
     from torchvision.transforms import v2
 
-    images, labels = batch_inputs(dtype)
-    g = torch.Generator().manual_seed(1)
-    torch.manual_seed(1)  # torchvision draws from the global generator
+    images, labels = batch_inputs(dtype, batch)
+    g = torch.Generator()
+
+    def reseed(r: int):
+        g.manual_seed(r)
+        torch.manual_seed(r)  # torchvision draws from the global generator
+
     tv_cutmix = v2.CutMix(num_classes=CLASSES)
     erase = erasing_per_image(dtype)
     cases = {
@@ -130,11 +152,14 @@ def augmentation_section(dtype: torch.dtype, rounds: int, round_seconds: float) 
         "cutmix per batch": lambda: cutmix(images, labels, CLASSES, generator=g),
         "cutmix per sample": lambda: cutmix(images, labels, CLASSES, per_sample=True, generator=g),
         "torchvision v2.CutMix": lambda: tv_cutmix(images, labels),
-        "torchvision v2.RandomErasing, per image": lambda: erase(images),
-        "Python loop: cutout": lambda: loop_cutout(images, CUTOUT_SIZE, g),
-        "Python loop: cutmix per sample": lambda: loop_cutmix(images, labels, CLASSES, g),
     }
-    return measure(cases, rounds, round_seconds)
+    if per_image_references:
+        cases.update({
+            "torchvision v2.RandomErasing, per image": lambda: erase(images),
+            "Python loop: cutout": lambda: loop_cutout(images, CUTOUT_SIZE, g),
+            "Python loop: cutmix per sample": lambda: loop_cutmix(images, labels, CLASSES, g),
+        })
+    return measure(cases, rounds, round_seconds, reseed)
 
 
 def throughput_section(rounds: int, round_seconds: float, device: str) -> dict:
@@ -177,6 +202,27 @@ def epoch_section(data, device: str, epochs: int) -> dict:
     return result
 
 
+def steady_malloc() -> str:
+    """Stop glibc from handing freed memory back to the system between calls; return what was done.
+
+    By default glibc trims the top of its heap once enough is free and maps big blocks afresh, so whether a call
+    pays for fresh pages (minor page faults, ~1 µs per 4 KiB) depends on what the cases before it freed: the same
+    function then measures 1.5x slower or faster from one run to the next. A training loop keeps a large heap
+    and rarely sees this, so for steady, comparable figures the benchmark keeps freed memory (as jemalloc or
+    tcmalloc would). --system-malloc measures with the default behaviour instead.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        if libc.mallopt(m_trim_threshold, 1 << 30) == 1 and libc.mallopt(m_mmap_threshold, 32 << 20) == 1:
+            return "glibc, freed memory kept (mallopt: trim threshold 1 GiB, mmap threshold 32 MiB)"
+    except (OSError, AttributeError):
+        pass
+    return "system default (not glibc)"
+
+
 def machine_info() -> dict:
     import torchvision
 
@@ -194,6 +240,14 @@ def machine_info() -> dict:
             "torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "platform": platform.platform(),
             "host": platform.node()}
+
+
+def _busy(results: dict) -> str:
+    """A note when other processes were using the CPUs as the run began (1-minute load average >= half the cores;
+    afterwards the load includes the benchmark's own training, so only the load before it tells)."""
+    cores = results["machine"]["usable_cores"] or 1
+    load = results["load_before"][0] if results["load_before"] else 0.0
+    return f"1-minute load average {load} on {cores} usable cores as it began" if load >= max(1.0, cores / 2) else ""
 
 
 def _load() -> list:
@@ -238,19 +292,31 @@ def markdown(results: dict) -> str:
         f"Machine: {m['cpu']}, {m['usable_cores']} usable cores ({m['cores']} present), torch {m['torch']} "
         f"(torchvision {m['torchvision']}, CPU capability {m['cpu_capability']}), {m['torch_threads']} torch "
         f"threads, Python {m['python']}, {m['platform']}. Load average before / after: "
-        f"{results['load_before']} / {results['load_after']} (a busy machine shows in the IQR column).",
+        f"{results['load_before']} / {results['load_after']} (a busy machine shows in the IQR column). "
+        f"Allocator: {results['allocator']}.",
+        *([f"**Warning: the machine was busy** ({results['busy']}): times are inflated, and timings with more than "
+           "one thread are distorted by waits for descheduled threads; re-run on a quiet machine."]
+          if results.get("busy") else []),
         f"Command: `{results['command']}`, {results['date']}, {results['seconds']:.0f} s in all.", "",
         f"## Augmentations: batch {BATCH} x {CHANNELS} x {SIDE} x {SIDE}", "",
         "Median time per call over interleaved rounds; IQR = inter-quartile range over the rounds (the noise); "
-        "x clone = time / time of `clone()` of the same batch (the memory floor).", "",
-        "| dtype | operation | median (µs) | IQR (µs) | x clone |",
-        "|---|---|---:|---:|---:|",
+        "x clone = time / time of `clone()` of the same batch (the memory floor); page faults = fresh memory pages "
+        "mapped per call (a cost the allocator decides, included in the time).", "",
+        "| dtype | operation | median (µs) | IQR (µs) | x clone | page faults |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for dtype, cases in results["augment"].items():
         floor = cases["clone"]["median_s"]
         for name, s in cases.items():
             lines.append(f"| {dtype} | {name} | {s['median_s'] * 1e6:,.1f} | {s['iqr_s'] * 1e6:,.1f} | "
-                         f"{s['median_s'] / floor:,.2f} |")
+                         f"{s['median_s'] / floor:,.2f} | {s['page_faults_per_call']:,.1f} |")
+    large = results["augment_large"]
+    lines += ["", f"The same on a batch of {large['batch']} (float32): the fixed cost of a call (a few dozen small "
+              "tensor operations, whatever the batch size) is shared by 8x more pixels.", "",
+              "| operation | median (µs) | IQR (µs) | x clone |", "|---|---:|---:|---:|"]
+    floor = large["float32"]["clone"]["median_s"]
+    lines += [f"| {name} | {s['median_s'] * 1e6:,.1f} | {s['iqr_s'] * 1e6:,.1f} | {s['median_s'] / floor:,.2f} |"
+              for name, s in large["float32"].items()]
     tr = results["train"]
     th = tr["throughput"]
     lines += ["", "## Training (CPU)", "",
@@ -288,6 +354,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=None, help="timing rounds per case (default 21; quick 3)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     p.add_argument("--device", default="cpu", help="device for the training measurements (default: cpu)")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="keep glibc's default trimming of freed memory (noisier; see steady_malloc)")
     return p
 
 
@@ -303,14 +371,21 @@ def main(argv=None) -> int:
     round_seconds = 0.002 if args.quick else 0.02
     out = Path(args.out or ("reports/bench-quick" if args.quick else "bench"))
     started = time.perf_counter()
+    allocator = "system default (--system-malloc)" if args.system_malloc else steady_malloc()
     results = {"command": "python -m cutmix_course bench " + " ".join(argv if argv is not None else sys.argv[2:]),
                "date": time.strftime("%Y-%m-%d %H:%M"), "load_before": _load(), "machine": machine_info(),
-               "quick": args.quick, "augment": {}}
+               "quick": args.quick, "allocator": allocator, "augment": {}}
 
     for dtype in (torch.float32, torch.uint8):
         name = str(dtype).removeprefix("torch.")
         print(f"augmentations, {name} ...", flush=True)
         results["augment"][name] = augmentation_section(dtype, rounds, round_seconds)
+
+    # the same functions on 8x more images: what is left of the fixed cost per call (a few dozen small tensor
+    # operations) once it is shared by more pixels
+    print(f"augmentations, float32, batch {LARGE_BATCH} ...", flush=True)
+    results["augment_large"] = {"batch": LARGE_BATCH, "float32": augmentation_section(
+        torch.float32, rounds, round_seconds, LARGE_BATCH, per_image_references=False)}
 
     from .data import load_dataset
     from .train import TrainConfig
@@ -331,6 +406,7 @@ def main(argv=None) -> int:
     results["machine"]["torch_threads_after"] = torch.get_num_threads()  # training may set its own
     results["targets"] = targets(results)
     results["load_after"] = _load()
+    results["busy"] = _busy(results)
     results["seconds"] = time.perf_counter() - started
 
     out.mkdir(parents=True, exist_ok=True)
