@@ -85,6 +85,8 @@ def _blend(base: torch.Tensor, other: torch.Tensor, weight: torch.Tensor, out=No
     base * (1 - w) + other * w is exact because one of the two terms is 0. `out` may be `other` itself, which
     saves allocating (and first touching) a new batch.
     """
+    if base.requires_grad:  # autograd cannot record an operation with out=
+        out = None
     if base.dtype.is_floating_point:
         return torch.lerp(base, other, weight, out=out)
     if out is other:  # in place: scale `other` first, then add the kept part of `base`
