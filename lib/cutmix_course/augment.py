@@ -82,16 +82,17 @@ def _blend(base: torch.Tensor, other: torch.Tensor, weight: torch.Tensor, out=No
     This is `torch.where(weight == 1, other, base)`, but `torch.where` is a scalar loop on the CPU, about six
     times slower than copying the batch, while `lerp` is vectorised and exact at weights 0 and 1 for finite
     values (base + 0 * (other - base) and other - 0 * (other - base)). Integer images have no lerp; for them
-    base * (1 - w) + other * w is exact because one of the two terms is 0. `out` may be `other` itself, which
-    saves allocating (and first touching) a new batch.
+    the bits are selected instead, also exact and vectorised. `out` may be `other` itself, which saves allocating
+    (and first touching) a new batch.
     """
     if base.requires_grad:  # autograd cannot record an operation with out=
         out = None
     if base.dtype.is_floating_point:
         return torch.lerp(base, other, weight, out=out)
-    if out is other:  # in place: scale `other` first, then add the kept part of `base`
-        return other.mul_(weight).addcmul_(base, 1 - weight)
-    return torch.mul(base, 1 - weight, out=out).addcmul_(other, weight)
+    # bit select: -weight has all bits set where weight is 1 and none where it is 0, so
+    # base ^ ((base ^ other) & -weight) is other where weight is 1 and base elsewhere
+    differ = other.bitwise_xor_(base) if out is other else torch.bitwise_xor(base, other, out=out)
+    return differ.bitwise_and_(-weight).bitwise_xor_(base)
 
 
 # --------------------------------------------------------------------------------------------------- Cutout
