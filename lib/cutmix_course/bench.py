@@ -211,7 +211,7 @@ def steady_malloc() -> str:
 
     By default glibc trims the top of its heap once enough is free and maps big blocks afresh, so whether a call
     pays for fresh pages (minor page faults, ~1 µs per 4 KiB) depends on what the cases before it freed: the same
-    function then measures 1.5x slower or faster from one run to the next. A training loop keeps a large heap
+    function then measured up to 1.5x slower or faster from one run to the next. A training loop keeps a large heap
     and rarely sees this, so for steady, comparable figures the benchmark keeps freed memory (as jemalloc or
     tcmalloc would). --system-malloc measures with the default behaviour instead.
     """
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     default_epochs = TrainConfig().epochs
     results["train"] = {"dataset": data.name, "n_train": int(data.train_images.shape[0]),
                         "n_test": int(data.test_images.shape[0]), "default_epochs": default_epochs,
-                        "throughput": throughput_section(max(3, rounds // 3), 4 * round_seconds, args.device)}
+                        "throughput": throughput_section(max(3, rounds // 2), 10 * round_seconds, args.device)}
     print("one epoch per augmentation ...", flush=True)
     results["train"]["epoch"] = epoch_section(data, args.device, epochs=1)
     if not (args.quick or args.skip_full):
