@@ -313,7 +313,7 @@ def _grader_classes():
             key = hashlib.sha1(cwd.encode()).hexdigest()[:16]
             scratch = os.path.join(self.scratch_root or self._sockdir, key)
             if not os.path.isdir(scratch):
-                shutil.copytree(cwd, scratch, ignore=shutil.ignore_patterns(*_NOT_IN_WORKDIR))
+                shutil.copytree(cwd, scratch, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_IN_WORKDIR))
             return scratch
 
         def _env(self) -> dict:
@@ -945,7 +945,8 @@ def _grade(submissions, course, out, *, assignment, duedate, late_policy, stderr
     return run
 
 
-def _grade_student(student, folder: Path, root: Path, assignment, notebooks, coursedir, parent, db_url, out):
+def _grade_student(student, folder: Path, root: Path, assignment, notebooks, coursedir, parent, db_url, out,
+                   max_notebook_mb: int = 50):
     """Import one student's submission, autograde it notebook by notebook, and generate the feedback."""
     import shutil
     import time
@@ -960,10 +961,21 @@ def _grade_student(student, folder: Path, root: Path, assignment, notebooks, cou
     dest = root / "submitted" / student / assignment
     dest.mkdir(parents=True)
     ungradable = {}
-    for item in folder.iterdir() if folder.is_dir() else []:
+    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+        links = [item] if item.is_symlink() else [p for p in item.rglob("*") if p.is_symlink()]
+        if links:  # followed, a link would carry its target (solutions, ...) into the sandbox's working copy
+            result.problems.append(("symlink", item.name, f"contains symbolic links ({links[0].name} -> "
+                                                          f"{os.readlink(links[0])}); not imported"))
+            continue
         if item.suffix == ".ipynb":
             if item.stem not in notebooks:
                 result.problems.append(("extra", item.name, "is not part of the assignment (ignored)"))
+                continue
+            size_mb = item.stat().st_size / 2**20
+            if size_mb > max_notebook_mb:
+                reason = f"{size_mb:.0f} MiB, more than the {max_notebook_mb} MiB a notebook may have"
+                ungradable[item.stem] = reason
+                result.problems.append(("too large", item.name, reason))
                 continue
             try:
                 with warnings.catch_warnings():

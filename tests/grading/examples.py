@@ -353,10 +353,23 @@ def mismatches(run, expected: dict) -> list[str]:
     return errors
 
 
+def student_lines(submitted: Path) -> set[str]:
+    """Every line the students wrote or kept outside the test cells (their code may legitimately show such a line
+    in their feedback even if a hidden test happens to contain it too, e.g. `try:`)."""
+    lines = set()
+    for path in Path(submitted).rglob("*.ipynb"):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:
+            continue
+        lines |= {line.strip() for c in nb.cells if not is_test(c) for line in c.source.split("\n")}
+    return lines
+
+
 def hidden_lines(solution: dict, release: dict, begin: str = "BEGIN HIDDEN TESTS",
-                 end: str = "END HIDDEN TESTS") -> set[str]:
-    """The lines of every hidden-test region in the solutions that appear nowhere in the release (a line such as
-    `import torch` may be public too), stripped; a feedback page must contain none of them."""
+                 end: str = "END HIDDEN TESTS", min_length: int = 12) -> set[str]:
+    """The lines (stripped, at least `min_length` long) of every hidden-test region in the solutions that appear
+    nowhere in the release (a line such as `import torch` may be public too); no feedback page may show one."""
     public = {line.strip() for nb in release.values() for cell in nb.cells for line in cell.source.split("\n")}
     hidden = set()
     for nb in solution.values():
@@ -367,7 +380,7 @@ def hidden_lines(solution: dict, release: dict, begin: str = "BEGIN HIDDEN TESTS
                     inside = True
                 elif end in line:
                     inside = False
-                elif inside and line.strip() and line.strip() not in public:
+                elif inside and len(line.strip()) >= min_length and line.strip() not in public:
                     hidden.add(line.strip())
     return hidden
 

@@ -188,9 +188,18 @@ _ip.events.register("pre_run_cell", lambda *args: _ip.displayhook("full marks pl
 '''
 
 
+READ_THROUGH_LINK = '''\
+try:
+    print(len(open("data/cutout_cutmix/02_basics.ipynb").read()), "characters of the solutions")
+except OSError:
+    print("solutions not found")
+'''
+
+
 def test_guards_without_reuse(course, tmp_path):
-    """Cell timeout with an interrupt-proof loop, SIGKILL, the notebook time budget, the execute_result trick and
-    nbgrader's own stderr rule (--stderr fail). 01_cutout is left out (scored 0 as missing) to keep this quick."""
+    """Cell timeout with an interrupt-proof loop, SIGKILL, the notebook time budget, the execute_result trick,
+    nbgrader's own stderr rule (--stderr fail) and a symlink in a submission. 01_cutout is left out (scored 0 as
+    missing) to keep this quick."""
     solution, release = course.solution, course.release
     tests = ["test_mean", "test_clip"]
     no_cutout = ex.remove("01_cutout")
@@ -211,8 +220,12 @@ def test_guards_without_reuse(course, tmp_path):
         ex.Example("g5-warns-stderr-fail", "a correct mean that warns, under nbgrader's rule: stderr fails",
                    edits=[no_cutout, ex.append_source("02_basics", "mean", ex.WARN_WRAPPER.format(name="mean"))],
                    fail={"01_cutout": "*", "02_basics": ["test_mean"]}, problems=["missing"]),
+        ex.Example("g6-symlink", "submits a link to the solutions folder and reads through it",
+                   edits=[no_cutout, ex.insert_after("02_basics", "mean", READ_THROUGH_LINK)],
+                   fail={"01_cutout": "*"}, problems=["missing", "symlink"]),
     ]
     submitted = ex.build(examples, solution, release, tmp_path / "examples", tc.ASSIGNMENT)
+    (submitted / "g6-symlink" / tc.ASSIGNMENT / "data").symlink_to(course.root / "solutions")
     run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=6, notebook_timeout=12,
                 stderr="fail", reuse=False, progress=lambda line: None)
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
@@ -222,6 +235,7 @@ def test_guards_without_reuse(course, tmp_path):
     assert "did not stop when interrupted" in _text(run.feedback / "g1-ignores-interrupt" / tc.ASSIGNMENT /
                                                     "02_basics.html")
     assert "time budget" in results["g3-slow"].problem_text()
+    assert "not found" in _printed(run, "g6-symlink", "02_basics")
 
 
 def test_command_line(course, tmp_path):
