@@ -961,7 +961,11 @@ def _grade_student(student, folder: Path, root: Path, assignment, notebooks, cou
     dest = root / "submitted" / student / assignment
     dest.mkdir(parents=True)
     ungradable = {}
-    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+    if any(c in student for c in "*?[]"):  # nbgrader globs the student id: such a folder can never be found
+        ungradable = {nb: "the student id contains one of * ? [ ]" for nb in notebooks}
+        result.problems.append(("student id", "", "contains one of * ? [ ] (nbgrader cannot grade it): rename "
+                                                  "the folder and grade again"))
+    for item in sorted(folder.iterdir()) if folder.is_dir() and not ungradable else []:
         links = [item] if item.is_symlink() else [p for p in item.rglob("*") if p.is_symlink()]
         if links:  # followed, a link would carry its target (solutions, ...) into the sandbox's working copy
             result.problems.append(("symlink", item.name, f"contains symbolic links ({links[0].name} -> "
@@ -1143,8 +1147,9 @@ def main_grade(argv=None) -> int:
     course = Path(args.course).resolve() if args.course else default_course()
     submissions = Path(args.submissions) if args.submissions else course / "tests" / "submissions"
     duedate = args.duedate
-    if duedate is None and (submissions / "duedate.txt").exists():
-        duedate = (submissions / "duedate.txt").read_text().strip()
+    for base in [submissions] + ([submissions.parent] if submissions.name == "submitted" else []):
+        if duedate is None and (base / "duedate.txt").exists():
+            duedate = (base / "duedate.txt").read_text().strip()
     try:
         run = grade(submissions, course, args.out, assignment=args.assignment, duedate=duedate,
                     late_policy=args.late_policy, stderr=args.stderr, sandbox=args.sandbox, timeout=args.timeout,

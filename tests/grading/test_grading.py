@@ -220,6 +220,8 @@ def test_guards_without_reuse(course, tmp_path):
         ex.Example("g5-warns-stderr-fail", "a correct mean that warns, under nbgrader's rule: stderr fails",
                    edits=[no_cutout, ex.append_source("02_basics", "mean", ex.WARN_WRAPPER.format(name="mean"))],
                    fail={"01_cutout": "*", "02_basics": ["test_mean"]}, problems=["missing"]),
+        ex.Example("g7-glob[1]", "a student id nbgrader cannot glob: recorded, scored 0, not a crash",
+                   fail={"01_cutout": "*", "02_basics": "*"}, problems=["student id"]),
         ex.Example("g6-symlink", "submits a link to the solutions folder and reads through it",
                    edits=[no_cutout, ex.insert_after("02_basics", "mean", READ_THROUGH_LINK)],
                    fail={"01_cutout": "*"}, problems=["missing", "symlink"]),
