@@ -153,3 +153,17 @@ def test_nbval(folder, name):
     result = nbval(ROOT / folder / ASSIGNMENT / f"{name}.ipynb")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"\d+ passed", result.stdout) and "skipped" not in result.stdout
+
+
+@pytest.mark.slow
+def test_nbval_really_compares_the_checked_outputs(tmp_path):
+    """The tag nbval-check-output is live: a stored output that no longer matches a fresh run fails nbval."""
+    nb = read(RELEASE / "06_quiz.ipynb")
+    cell = next(c for c in nb.cells if release.is_checked(c))
+    cell.outputs[0].text = cell.outputs[0].text.replace("3 questions", "4 questions")
+    nbformat.write(nb, tmp_path / "06_quiz.ipynb")
+    env = {**os.environ, "CUTMIX_QUICK": "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                             str(tmp_path / "06_quiz.ipynb")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode != 0 and "Cell outputs differ" in result.stdout, result.stdout[-3000:]
