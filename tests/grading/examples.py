@@ -22,7 +22,7 @@ import nbformat
 from nbformat.v4 import new_code_cell
 
 CORRUPT = b'{"cells": [{"cell_type": "code", "source": "def mean(xs):\\n'  # a notebook cut off mid-way
-NON_ASCII_STUDENT = "zoë-müller_学生"
+NON_ASCII_STUDENT = "s17-zoë-müller_学生"
 DUEDATE = "2025-03-01 23:59:59 UTC"
 ON_TIME, LATE = "2025-03-01 12:00:00 UTC", "2025-03-02 09:30:00 UTC"
 

@@ -59,9 +59,12 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description="Build the example submissions from the course's notebooks.")
     parser.add_argument("--out", type=Path, default=HERE, help="where to write (default: %(default)s)")
-    out = parser.parse_args(argv).out
-    solution = ex.read_set(ROOT / "solutions" / ASSIGNMENT)
-    release = ex.read_set(ROOT / "notebooks" / ASSIGNMENT)
+    parser.add_argument("--course", type=Path, default=ROOT,
+                        help="course root holding solutions/ and notebooks/ (default: this repository)")
+    args = parser.parse_args(argv)
+    out = args.out
+    solution = ex.read_set(args.course / "solutions" / ASSIGNMENT)
+    release = ex.read_set(args.course / "notebooks" / ASSIGNMENT)
     if not solution or set(solution) != set(release):
         raise SystemExit(f"make_examples: solutions/{ASSIGNMENT} and notebooks/{ASSIGNMENT} must hold the same "
                          f"notebooks (got {sorted(solution)} and {sorted(release)}); run `make release` first")
