@@ -779,10 +779,13 @@ def _config(course: Path, root: Path, out: Path, submissions: Path, opts: dict, 
     km = c.SandboxedKernelManager
     km.sandbox = sandbox
     km.memory_mb = opts["memory_mb"]
+    import cutmix_course
+
+    # the quiz data: the course's quizzes/, the package's (cutmix_course.quiz looks beside lib/) or $CUTMIX_QUIZZES
+    quizzes = [course / "quizzes", Path(cutmix_course.__file__).resolve().parents[2] / "quizzes",
+               Path(os.environ.get("CUTMIX_QUIZZES") or course / "quizzes")]
     read_only = _python_paths() + [str(p) for p in opts["allow_read"]]
-    quizzes = course / "quizzes"
-    if quizzes.is_dir():
-        read_only.append(str(quizzes.resolve()))
+    read_only += sorted({str(q.resolve()) for q in quizzes if q.is_dir()})
     km.read_only = read_only
     km.scratch_root = str(out / "scratch")
     km.log_dir = str(out / "logs" / "kernels")
@@ -1141,11 +1144,14 @@ def main_grade(argv=None) -> int:
                         help="extra path the sandboxed kernel may read (e.g. a data set folder); repeatable")
     parser.add_argument("--reuse-identical", action="store_true",
                         help="run a notebook identical to one already run in this grading (same cells, same files) "
-                             "only once and reuse its outputs (the bundled examples repeat the solution a lot)")
+                             "only once and reuse its outputs (on for the bundled examples, which repeat a lot)")
     args = parser.parse_args(argv)
 
     course = Path(args.course).resolve() if args.course else default_course()
     submissions = Path(args.submissions) if args.submissions else course / "tests" / "submissions"
+    if not args.submissions:
+        print(f"No SUBMISSIONS given: grading the bundled examples in {submissions} (with --reuse-identical)")
+        args.reuse_identical = True
     duedate = args.duedate
     for base in [submissions] + ([submissions.parent] if submissions.name == "submitted" else []):
         if duedate is None and (base / "duedate.txt").exists():
