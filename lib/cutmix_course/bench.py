@@ -163,19 +163,18 @@ def augmentation_section(dtype: torch.dtype, rounds: int, round_seconds: float, 
 
 
 def throughput_section(rounds: int, round_seconds: float, device: str) -> dict:
-    """Images per second of one training step at batch 128: forward, soft-target loss, backward and an SGD step
-    (Nesterov momentum, weight decay), on channels-last images and model, the way `train.train` steps.
+    """Images per second of one training step at batch 128: forward, soft-target loss, backward and an optimiser
+    step, on channels-last images and model, the way `train.train` steps.
 
-    The model and the step's settings come from `train.TrainConfig`'s defaults, so this follows the training
-    recipe; the epoch timings (`epoch_section`) run `train.train` itself.
+    Model and optimiser come from `train.TrainConfig`'s defaults through `train.make_optimizer`, so this follows
+    the training recipe; the epoch timings (`epoch_section`) run `train.train` itself.
     """
     from .model import make_model
-    from .train import TrainConfig
+    from .train import TrainConfig, make_optimizer
 
     cfg = TrainConfig()
     model = make_model(CLASSES, cfg.seed, cfg.widths, device).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=getattr(cfg, "lr", 0.05), nesterov=True,
-                                momentum=getattr(cfg, "momentum", 0.9), weight_decay=getattr(cfg, "weight_decay", 0.0))
+    optimizer, _ = make_optimizer(model, cfg, steps_per_epoch=1)
     images, labels = batch_inputs(torch.float32)
     images = images.to(device).contiguous(memory_format=torch.channels_last)
     targets = torch.nn.functional.one_hot(labels, CLASSES).float().to(device)
@@ -324,7 +323,7 @@ def markdown(results: dict) -> str:
     tr = results["train"]
     th = tr["throughput"]
     lines += ["", "## Training (CPU)", "",
-              f"Course CNN, batch {BATCH}, channels-last, forward + backward + SGD step: "
+              f"Course CNN, batch {BATCH}, channels-last, forward + backward + {tr.get('optimizer', 'optimiser')} step: "
               f"**{th['images_per_s']:.0f} images/s** (median step {th['median_s'] * 1e3:.1f} ms, "
               f"IQR {th['iqr_s'] * 1e3:.1f} ms).", "",
               f"One epoch of `train.train` on {tr['n_train']} training images (evaluation on {tr['n_test']} test "
@@ -400,6 +399,7 @@ def main(argv=None) -> int:
     default_epochs = TrainConfig().epochs
     results["train"] = {"dataset": data.name, "n_train": int(data.train_images.shape[0]),
                         "n_test": int(data.test_images.shape[0]), "default_epochs": default_epochs,
+                        "optimizer": TrainConfig().optimizer,
                         "throughput": throughput_section(max(3, rounds // 2), 10 * round_seconds, args.device)}
     print("one epoch per augmentation ...", flush=True)
     results["train"]["epoch"] = epoch_section(data, args.device, epochs=1)

@@ -21,6 +21,7 @@ from .data import DataSplit
 from .model import make_model
 
 AUGMENTATIONS = ("none", "cutout", "cutmix", "cutout+cutmix")
+OPTIMIZERS = ("adamw", "sgd")
 
 
 @dataclass
@@ -28,9 +29,10 @@ class TrainConfig:
     augment: str = "none"
     epochs: int = 20
     batch_size: int = 128
-    lr: float = 0.05
+    optimizer: str = "adamw"  # or "sgd" (Nesterov momentum)
+    lr: float = 0.005
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.05
     label_smoothing: float = 0.0
     cutout_size: int = 8
     cutmix_alpha: float = 1.0
@@ -43,6 +45,8 @@ class TrainConfig:
     eval_train_size: int = 1000  # clean training images scored each epoch, for the train/test gap
 
     def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
         _checks.positive_int(self.epochs, "epochs")
@@ -130,6 +134,24 @@ def augment_batch(x, y, num_classes: int, cfg: TrainConfig, generator: torch.Gen
     return x, F.one_hot(y, num_classes).float()
 
 
+def make_optimizer(model, cfg: TrainConfig, steps_per_epoch: int):
+    """The optimiser and its per-step schedule: linear warm-up over the first 10% of steps, then linear decay to 0.
+
+    AdamW (lr 0.005, weight decay 0.05) is the default: in 20 short epochs it reached higher test accuracy than
+    SGD with Nesterov momentum on both the synthetic shapes and CIFAR-10 (see the README's Performance section).
+    """
+    if cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                                    weight_decay=cfg.weight_decay)
+    total = cfg.epochs * steps_per_epoch
+    warmup = max(1, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / (total - warmup)))
+    return optimizer, schedule
+
+
 @torch.no_grad()
 def predict_logits(model, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Logits for normalised images, in eval mode, batch by batch."""
@@ -173,14 +195,7 @@ def train(data: DataSplit, config: TrainConfig | None = None, device=None, progr
     x_clean, y_clean = x_train[clean_idx], y_train[clean_idx]
 
     model = make_model(k, cfg.seed, cfg.widths, device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                                weight_decay=cfg.weight_decay)
-    steps_per_epoch = -(-x_train.shape[0] // cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup = max(1, total_steps // 10)
-    # one-cycle shape: linear warm-up for the first 10% of steps, then linear decay to zero
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total_steps - s) / (total_steps - warmup)))
+    optimizer, schedule = make_optimizer(model, cfg, steps_per_epoch=-(-x_train.shape[0] // cfg.batch_size))
 
     history = History(asdict(cfg), data.name, list(data.classes), str(device))
     from tqdm.auto import tqdm
