@@ -106,7 +106,7 @@ def prediction_trace(model, image: torch.Tensor, classes, top: int = 3) -> list[
     what = {
         "input": f"normalised RGB image, values {image.min().item():.2f}..{image.max().item():.2f}",
         "convolution": f"{conv.shape[0]} feature maps; {(conv > 0).float().mean().item():.0%} of activations > 0 after ReLU",
-        "pooling": f"max over 2×2 windows: {conv.shape[-1]}×{conv.shape[-2]} -> {pooled.shape[-1]}×{pooled.shape[-2]}",
+        "pooling": f"max-pooling: {conv.shape[-2]}×{conv.shape[-1]} maps -> {pooled.shape[-2]}×{pooled.shape[-1]}",
         "fully connected": f"{logits.numel()} logits, from {logits.min().item():.2f} to {logits.max().item():.2f}",
         "softmax": f"top-{len(p_top)}: {top_txt}",
         "prediction": f"{classes[int(stages[5].activation[0])]} ({p_top[0].item():.1%})",
