@@ -895,7 +895,7 @@ def _grade(submissions, course, out, *, assignment, duedate, late_policy, stderr
     os.chmod(out, 0o700)
     shutil.copytree(source, root / "source" / assignment)
     # nbgrader runs the `alembic` executable when it creates a gradebook; make the venv's one findable.
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(os.path.abspath(sys.executable)) + os.pathsep + os.environ.get("PATH", "")
 
     opts = dict(timeout=timeout, notebook_timeout=notebook_timeout, max_output_kb=max_output_kb,
                 memory_mb=memory_mb, late_policy=late_policy, stderr=stderr, allow_read=list(allow_read),

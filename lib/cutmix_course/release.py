@@ -80,8 +80,8 @@ def course_root() -> Path:
 
 def nbgrader_command() -> list[str]:
     """nbgrader from the running interpreter's environment (so its kernels are this environment's Python)."""
-    exe = Path(sys.executable).with_name("nbgrader")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nbgrader"]
+    exe = Path(sys.executable).absolute().with_name("nbgrader")  # absolute: the commands run with another cwd
+    return [str(exe)] if exe.exists() else [str(Path(sys.executable).absolute()), "-m", "nbgrader"]
 
 
 def generate(root=None, release_directory: str | None = None, db_url: str | None = None,
@@ -96,7 +96,7 @@ def generate(root=None, release_directory: str | None = None, db_url: str | None
     if db_url is not None:
         cmd.append(f"--CourseDirectory.db_url={db_url}")
     # nbgrader runs `alembic` (next to it) to create the gradebook, and its kernels from this environment
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).absolute().parent), os.environ.get("PATH", "")])}
     result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
