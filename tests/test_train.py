@@ -93,6 +93,34 @@ def test_evaluate_matches_a_direct_computation(run, data):
     assert acc == pytest.approx(hist.final["test_acc"])
 
 
+def test_flip_evaluation_averages_the_logits_of_each_image_and_its_mirror(run, data):
+    model, _ = run
+    x, y = data.normalize(data.test_images), data.test_labels
+    with torch.no_grad():
+        logits = (model(x) + model(x.flip(3))) / 2
+    loss, acc = evaluate(model, x, y, batch_size=33, flip=True)
+    assert acc == pytest.approx((logits.argmax(1) == y).float().mean().item())
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-4)
+
+
+def test_training_fits_the_whitening_once_and_never_changes_its_filters(data):
+    model, hist = train(data, epochs=1, progress=False, device="cpu", **TINY)
+    x = data.normalize(data.train_images)
+    from cutmix_course.model import PatchWhitening
+    fitted = PatchWhitening(3).fit(x).conv.weight  # what the filters were fitted to, before any step
+    torch.testing.assert_close(model.whitening.conv.weight, fitted)
+    assert hist.config["whiten"] is True
+    plain, _ = train(data, epochs=1, progress=False, device="cpu", whiten=False, **TINY)
+    assert plain.whitening is None
+
+
+def test_tta_flip_is_recorded_and_used_for_the_test_accuracy(data):
+    model, hist = train(data, epochs=1, progress=False, device="cpu", tta_flip=True, **TINY)
+    x, y = data.normalize(data.test_images), data.test_labels
+    assert hist.final["test_acc"] == pytest.approx(evaluate(model, x, y, flip=True)[1])
+    assert occlusion_robustness(model, data, sizes=(0,), flip=True)[0] == pytest.approx(hist.final["test_acc"])
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("overrides, match", [
     ({"augment": "mixup"}, "augment must be one of"),
@@ -105,10 +133,19 @@ def test_evaluate_matches_a_direct_computation(run, data):
     ({"cutmix_p": 1.5}, "cutmix_p"),
     ({"label_smoothing": -0.1}, "label_smoothing"),
     ({"crop_padding": -1}, "crop_padding"),
+    ({"weight_decay": -0.5}, "weight_decay"),
+    ({"weight_decay": float("nan")}, "weight_decay"),
+    ({"momentum": 1.0}, "momentum"),
 ])
 def test_bad_config_is_rejected_before_training(overrides, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**overrides)
+
+
+@pytest.mark.parametrize("name", ["flip", "per_sample", "whiten", "tta_flip"])
+def test_switches_must_be_bools(name):
+    with pytest.raises(TypeError, match=name):
+        TrainConfig(**{name: "yes"})
 
 
 def test_train_rejects_bad_data_and_unknown_overrides(data):

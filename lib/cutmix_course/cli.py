@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,10 @@ def _trace_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=1.0, help="CutMix Beta(alpha, alpha)")
     p.add_argument("--flip", action="store_true", help="add random horizontal flips to every run")
     p.add_argument("--crop-padding", type=int, default=0, help="add random crops with this padding to every run")
+    p.add_argument("--tta-flip", action="store_true",
+                   help="evaluate each test image and its mirror image and average the logits (for photographs)")
+    p.add_argument("--label-smoothing", type=float, default=None, help="default: TrainConfig's (0.1)")
+    p.add_argument("--weight-decay", type=float, default=None, help="AdamW's decoupled weight decay (default: 0.5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", default="reports/trace", help="report folder (default: %(default)s)")
@@ -62,7 +67,10 @@ def trace_main(argv=None) -> int:
     data = load_dataset(args.dataset, root=args.root, download=args.download, n_train=args.n_train,
                         n_test=args.n_test, seed=args.seed)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, cutout_size=args.cutout_size,
-                      cutmix_alpha=args.alpha, flip=args.flip, crop_padding=args.crop_padding, seed=args.seed)
+                      cutmix_alpha=args.alpha, flip=args.flip, crop_padding=args.crop_padding, seed=args.seed,
+                      tta_flip=args.tta_flip,
+                      **{k: v for k, v in (("label_smoothing", args.label_smoothing),
+                                           ("weight_decay", args.weight_decay)) if v is not None})
     report = [f"# Model pipeline trace: {data.name}", "",
               f"Measured on {platform.node() or 'this machine'}: {platform.processor() or platform.machine()}, "
               f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
@@ -101,10 +109,10 @@ def trace_main(argv=None) -> int:
     section("Data flow", trace.markdown_table(trace.data_flow(data, first, args.batch_size, args.cutout_size,
                                                               args.alpha, args.seed)))
     for name, hist in histories.items():
-        section(f"Training trace: {name} ({hist.final['seconds'] * len(hist.epochs):.0f} s, device {hist.device})",
+        section(f"Training trace: {name} ({sum(hist.column('seconds')):.0f} s, device {hist.device})",
                 trace.markdown_table(trace.training_trace(hist)))
 
-    occl = {name: {where: occlusion_robustness(m, data, where=where, seed=args.seed) for where in ("center", "random")}
+    occl = {name: {where: occlusion_robustness(m, data, where=where, seed=args.seed, flip=cfg.tta_flip) for where in ("center", "random")}
             for name, m in models.items()}
     sizes = list(next(iter(occl.values()))["center"])
     rows = []
@@ -135,12 +143,13 @@ def trace_main(argv=None) -> int:
         plots.save(fig, out / fname)
     report += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     elapsed = time.perf_counter() - started
-    report.append(f"Total wall time: {elapsed:.0f} s.")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kilobytes
+    report.append(f"Total wall time: {elapsed:.0f} s. Peak resident memory: {peak_mb:.0f} MB.")
     (out / "report.md").write_text("\n".join(report) + "\n")
     (out / "summary.json").write_text(json.dumps({
-        "dataset": data.name, "epochs": args.epochs, "seconds": elapsed,
+        "dataset": data.name, "epochs": args.epochs, "seconds": elapsed, "peak_rss_mb": round(peak_mb),
         "runs": {n: h.final for n, h in histories.items()}, "occlusion": occl}, indent=1))
-    print(f"\nReport written to {out / 'report.md'} ({elapsed:.0f} s)")
+    print(f"\nReport written to {out / 'report.md'} ({elapsed:.0f} s, peak resident memory {peak_mb:.0f} MB)")
     return 0
 
 

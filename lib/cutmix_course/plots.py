@@ -93,11 +93,11 @@ def occlusion_curves(results: dict, title: str = "occlusion robustness") -> Figu
     """Test accuracy against occluder size; `results` maps run name -> {size: accuracy} (or name -> {where: {...}})."""
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.subplots()
-    for name, curve in results.items():
+    for i, (name, curve) in enumerate(results.items()):
         nested = curve and isinstance(next(iter(curve.values())), dict)
         for where, c in (curve.items() if nested else [("", curve)]):
-            style = "-o" if where in ("", "center") else "--s"
-            ax.plot(list(c), list(c.values()), style, label=f"{name} {where}".strip(), markersize=4)
+            style = "-o" if where in ("", "center") else "--s"  # one colour per run, one line style per place
+            ax.plot(list(c), list(c.values()), style, color=f"C{i}", label=f"{name} {where}".strip(), markersize=4)
     ax.set(xlabel="side of the grey square (pixels)", ylabel="test accuracy", title=title, ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
