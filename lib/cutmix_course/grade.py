@@ -651,9 +651,11 @@ def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], e
     args = ["bwrap", "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
             "--hostname", "grader", "--clearenv"]
+    # the private /tmp first: bwrap mounts in order, so paths under /tmp (a venv or course kept there) bound after it
+    # stay visible instead of being hidden by it
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for path in [*_SYSTEM_RO, *read_only]:
         args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for src, dst in binds.items():
         args += ["--bind", src, dst]
     for key, value in env.items():

@@ -7,6 +7,7 @@ as the real course's (examples.py). One grading run covers the issue's examples 
 import csv
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -254,3 +255,22 @@ def test_command_line(course, tmp_path):
     assert bad.returncode == 2 and "--out" in bad.stderr
     missing = subprocess.run([*cmd[:5], "--course", str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert missing.returncode == 2 and "--course" in missing.stderr
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is installed by .ci/install-grading.sh")
+def test_sandbox_sees_read_only_paths_under_tmp_but_not_the_rest_of_tmp(tmp_path):
+    """A venv or course kept under /tmp must stay visible inside the sandbox's private /tmp (CI clones can live there)."""
+    from cutmix_course.grade import bwrap_command
+
+    shared, private = tmp_path / "venv", tmp_path / "other"
+    shared.mkdir()
+    private.mkdir()
+    (shared / "seen.txt").write_text("visible")
+    (private / "secret.txt").write_text("hidden")
+    cmd = bwrap_command(["/bin/sh", "-c", f"cat {shared}/seen.txt; ls {private} 2>&1 || true; touch {shared}/x 2>&1"],
+                        [str(shared)], {}, {}, "/")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("visible"), done
+    assert "secret" not in done.stdout + done.stderr  # the rest of the host's /tmp is not there
+    assert "Read-only file system" in done.stdout + done.stderr  # bound read-only
+    assert not (shared / "x").exists()
