@@ -112,7 +112,8 @@ def trace_main(argv=None) -> int:
         section(f"Training trace: {name} ({sum(hist.column('seconds')):.0f} s, device {hist.device})",
                 trace.markdown_table(trace.training_trace(hist)))
 
-    occl = {name: {where: occlusion_robustness(m, data, where=where, seed=args.seed, flip=cfg.tta_flip) for where in ("center", "random")}
+    occl = {name: {where: occlusion_robustness(m, data, where=where, seed=args.seed, flip=cfg.tta_flip)
+                   for where in ("center", "random")}
             for name, m in models.items()}
     sizes = list(next(iter(occl.values()))["center"])
     rows = []

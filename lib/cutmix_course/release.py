@@ -96,7 +96,8 @@ def generate(root=None, release_directory: str | None = None, db_url: str | None
     if db_url is not None:
         cmd.append(f"--CourseDirectory.db_url={db_url}")
     # nbgrader runs `alembic` (next to it) to create the gradebook, and its kernels from this environment
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).absolute().parent), os.environ.get("PATH", "")])}
+    bin_dir = str(Path(sys.executable).absolute().parent)
+    env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
     result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
