@@ -42,200 +42,20 @@ What nbgrader 0.9.6 does by default, and what this module changes (each point is
 - Speed (`--reuse-identical`, off by default): a notebook identical to one already run in this grading (same cells
   after sanitizing, same files beside it) is executed once; nbgrader still grades each student from the outputs.
 
-Integrity: `forbid_reference` (below) is used *inside* hidden tests, in the grading kernel: it runs the student's
-function with the reference implementations behind a tripwire.
+Integrity: `forbid_reference` (in `integrity`, importable from here too) is used *inside* hidden tests, in the
+grading kernel: it runs the student's function with the reference implementations behind a tripwire. The sandbox
+itself (bubblewrap, the kernel's entry point and audit hook) is in `sandbox`.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
-import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 
-# Everything above the grader-side section runs inside the student's kernel too: keep it free of heavy imports.
-
-_KERNEL_ENV = "CUTMIX_GRADING_KERNEL"
-_AUDIT_MARK = "CUTMIX-AUDIT "
-
-
-# ============================================================================================ kernel side: integrity
-class ReferenceUsedError(Exception):
-    """Raised by `forbid_reference` when the student's code called a reference implementation."""
-
-
-def _resolve(target):
-    if not isinstance(target, str):
-        return target, f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', target)}"
-    import importlib
-
-    parts = target.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-            for name in parts[i:]:
-                obj = getattr(obj, name)
-        except (ImportError, AttributeError):
-            continue
-        return obj, target
-    raise ValueError(f"forbid_reference: cannot import {target!r} (expected a dotted name such as "
-                     f"'cutmix_course.augment.cutout')")
-
-
-def _code_objects(obj):
-    """Code objects of a function, or of every method a class defines itself."""
-    funcs = []
-    if isinstance(obj, type):
-        for value in vars(obj).values():
-            value = getattr(value, "__func__", value)  # static/class methods
-            if isinstance(value, property):
-                value = value.fget
-            funcs.append(value)
-    else:
-        funcs.append(obj)
-    codes = set()
-    for f in funcs:
-        while hasattr(f, "__wrapped__"):
-            codes.add(getattr(f, "__code__", None))
-            f = f.__wrapped__
-        codes.add(getattr(f, "__code__", None))
-    codes.discard(None)
-    return codes
-
-
-class forbid_reference:  # noqa: N801 (used like a function: `with forbid_reference(...):`)
-    """Context manager for hidden tests: fail if the code run inside calls one of the reference implementations.
-
-        with forbid_reference("cutmix_course.augment.cutout", "torchvision.transforms.v2.RandomErasing"):
-            result = cutout_batch(images, 8, generator=g)   # the student's function
-
-    Targets are functions or classes (every method the class defines), as objects or dotted names. A profile
-    hook watches every Python call made while the block runs; a call into a target's code, by whatever name or
-    alias the student reached it, raises `ReferenceUsedError` at the end of the block with a message the student
-    sees in the feedback, so that test cell scores 0. Call the reference for the expected values *outside* the
-    block. It catches delegation (calling the reference); it does not catch a verbatim copy of the reference's
-    source, and code that deliberately tampers with the interpreter can defeat any in-process check (the hook
-    notices if it was removed and fails the test then too).
-    """
-
-    def __init__(self, *targets, what: str = "your code"):
-        if not targets:
-            raise ValueError("forbid_reference needs at least one target (a function, a class or a dotted name)")
-        self.what = what
-        self.codes = {}
-        for target in targets:
-            obj, name = _resolve(target)
-            for code in _code_objects(obj):
-                self.codes[code] = name
-        self.hits: list[str] = []
-
-    def _profile(self, frame, event, arg):
-        if event == "call":
-            name = self.codes.get(frame.f_code)
-            if name is not None and name not in self.hits:
-                self.hits.append(name)
-
-    def __enter__(self):
-        self._previous = sys.getprofile()
-        self._hook = self._profile  # one bound-method object, so that `is` below can recognise it
-        sys.setprofile(self._hook)
-        threading.setprofile(self._hook)
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        removed = sys.getprofile() is not self._hook
-        sys.setprofile(self._previous)
-        threading.setprofile(None)
-        if self.hits:
-            raise ReferenceUsedError(
-                f"integrity: {self.what} called the reference implementation {', '.join(self.hits)} instead of "
-                f"implementing it, so this test scores 0. Write the computation yourself.")
-        if removed:
-            raise ReferenceUsedError("integrity: the call-tracing of this test was switched off by the code under "
-                                     "test, so this test scores 0.")
-        return False
-
-
-# ============================================================================================ kernel side: sandbox
-def _kernel_main():
-    """Entry point of a grading kernel: memory limit, audit hook, then the ordinary IPython kernel."""
-    import resource
-    import signal
-
-    spec = json.loads(os.environ.pop(_KERNEL_ENV, "{}"))
-    # bwrap is started with SIGINT ignored (else an interrupt would kill the sandbox); the kernel wants it back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if spec.get("memory_mb"):
-        limit = int(spec["memory_mb"]) << 20
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    if spec.get("file_size_mb"):
-        limit = int(spec["file_size_mb"]) << 20
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    if "writable" in spec:
-        _install_audit_hook(spec["readable"], spec["writable"], os.dup(2))
-    from ipykernel import kernelapp
-
-    sys.argv = ["ipykernel_launcher", *sys.argv[1:]]
-    kernelapp.launch_new_instance()
-
-
-# audit event -> its path arguments, each (position, is a write)
-_PATH_EVENTS = {
-    "open": ((0, None),), "os.listdir": ((0, False),), "os.scandir": ((0, False),), "glob.glob": ((0, False),),
-    "os.chdir": ((0, False),), "os.remove": ((0, True),), "os.rmdir": ((0, True),), "os.mkdir": ((0, True),),
-    "os.rename": ((0, True), (1, True)), "os.link": ((0, False), (1, True)), "os.symlink": ((1, True),),
-    "os.chmod": ((0, True),), "os.chown": ((0, True),), "os.truncate": ((0, True),), "os.utime": ((0, True),),
-    "shutil.rmtree": ((0, True),), "shutil.copyfile": ((0, False), (1, True)),
-    "shutil.copytree": ((0, False), (1, True)), "shutil.move": ((0, True), (1, True)),
-    "sqlite3.connect": ((0, True),),
-}
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-
-def _install_audit_hook(readable, writable, fd):
-    """Write one line to `fd` per distinct file-system access (from Python) that leaves the sandbox's own world:
-    reading outside `readable` + `writable` (the working folder, /tmp, the Python installation, the course package,
-    system libraries), or writing outside `writable`. Inside bubblewrap such paths do not exist or are read-only,
-    so each line is an attempt at what the sandbox hides or protects (gradebook, solutions, other students)."""
-    readable = tuple(p.rstrip("/") + "/" for p in [*readable, *writable])
-    writable = tuple(p.rstrip("/") + "/" for p in writable)
-    seen, armed = set(), []
-    write, getcwd, fspath, normpath, join = os.write, os.getcwd, os.fspath, os.path.normpath, os.path.join
-
-    def hook(event, args):
-        if not armed:  # IPython's own start-up looks around (/etc/ipython, ...): watch from the first cell on
-            name = getattr(args[0], "co_filename", "") if event == "exec" and args else ""
-            if "ipykernel_" in name or name.startswith("<ipython-input"):
-                armed.append(True)
-            return
-        spec = _PATH_EVENTS.get(event)
-        if spec is None:
-            return
-        for position, writes in spec:
-            if position >= len(args) or not isinstance(args[position], (str, bytes, os.PathLike)):
-                continue
-            if writes is None:  # open(path, mode, flags)
-                mode, flags = (list(args) + [None, None])[1:3]
-                writes = any(c in (mode or "") for c in "wax+") or bool((flags or 0) & _WRITE_FLAGS)
-            try:
-                p = fspath(args[position])
-                p = p.decode(errors="replace") if isinstance(p, bytes) else p
-                if p in ("", ":memory:"):
-                    continue
-                full = normpath(join(getcwd(), p)) + "/"
-            except Exception:
-                continue
-            if not full.startswith(writable if writes else readable) and (event, full) not in seen:
-                seen.add((event, full))
-                line = {"event": event + (" (write)" if writes else ""), "path": full.rstrip("/")}
-                write(fd, (_AUDIT_MARK + json.dumps(line) + "\n").encode())
-
-    sys.addaudithook(hook)
-
-
-# ============================================================================================ grader side
-# Imported lazily: the kernel side above must stay importable without nbgrader's weight.
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+from .integrity import ReferenceUsedError, forbid_reference  # noqa: F401 (hidden tests import them from here)
+from .sandbox import SYSTEM_READ_ONLY, AUDIT_MARK, KERNEL_ENV, bwrap_command, probe_sandbox, python_paths
 
 ASSIGNMENT = "cutout_cutmix"
 DEFAULTS = dict(timeout=60, notebook_timeout=600, max_output_kb=1024, memory_mb=3072)
@@ -287,7 +107,7 @@ def _grader_classes():
     from nbgrader.plugins import ExportPlugin
 
     class SandboxedKernelManager(AsyncKernelManager):
-        """Starts the kernel through `_kernel_main`, over IPC sockets, inside bubblewrap (sandbox='bwrap')."""
+        """Starts the kernel through `sandbox.kernel_main`, over IPC sockets, inside bubblewrap (sandbox='bwrap')."""
 
         sandbox = Enum(["bwrap", "none"], "bwrap").tag(config=True)
         memory_mb = Integer(DEFAULTS["memory_mb"]).tag(config=True)
@@ -330,15 +150,15 @@ def _grader_classes():
             cmd = super().format_kernel_cmd(extra_arguments)
             if cmd[1:3] != ["-m", "ipykernel_launcher"]:
                 raise RuntimeError(f"grading needs an ipykernel kernelspec, got the command {cmd}")
-            return [cmd[0], "-c", "from cutmix_course.grade import _kernel_main; _kernel_main()", *cmd[3:]]
+            return [cmd[0], "-c", "from cutmix_course.sandbox import kernel_main; kernel_main()", *cmd[3:]]
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             scratch = self._scratch_for(os.path.realpath(kw.get("cwd") or os.getcwd()))
             workdir = self.workdir if self.sandbox == "bwrap" else scratch
             env = self._env()
-            env[_KERNEL_ENV] = json.dumps({
+            env[KERNEL_ENV] = json.dumps({
                 "memory_mb": self.memory_mb, "file_size_mb": self.file_size_mb,
-                "readable": ["/proc", "/sys", *_SYSTEM_RO, *self.read_only],
+                "readable": ["/proc", "/sys", *SYSTEM_READ_ONLY, *self.read_only],
                 "writable": [workdir, self._sockdir, "/tmp", "/dev"]})
             if self.sandbox == "bwrap":
                 kernel_cmd = bwrap_command(kernel_cmd, self.read_only, {scratch: workdir, self._sockdir: self._sockdir},
@@ -627,9 +447,9 @@ def _collect_kernel_log(path: str, name: str) -> None:
         return
     attempts = []
     for line in text.splitlines():
-        if line.startswith(_AUDIT_MARK):
+        if line.startswith(AUDIT_MARK):
             try:
-                event = json.loads(line[len(_AUDIT_MARK):])
+                event = json.loads(line[len(AUDIT_MARK):])
                 attempts.append(f"{event['event']} {event['path']}")
             except (ValueError, KeyError):
                 attempts.append(f"unreadable audit line {line[:120]!r}")
@@ -637,57 +457,6 @@ def _collect_kernel_log(path: str, name: str) -> None:
         writes = sum("(write)" in a for a in attempts)
         _note("sandbox", f"tried to reach {len(attempts)} path(s) outside its sandbox ({writes} write(s)); see the "
                          f"kernel log for all; e.g. " + ", ".join(sorted(attempts, key=lambda a: "(write)" not in a)[:2]))
-
-
-# -------------------------------------------------------------------------------------------- sandbox
-_SYSTEM_RO = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/fonts",
-              "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/mime.types",
-              "/etc/ssl/certs"]
-
-
-def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], env: dict, cwd: str) -> list[str]:
-    """`cmd` wrapped in bubblewrap: new user/pid/net/ipc/uts namespaces, all capabilities dropped, uid 65534,
-    a fresh root with `read_only` paths bound read-only, `binds` (host -> sandbox) writable, a private /tmp."""
-    args = ["bwrap", "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
-            "--hostname", "grader", "--clearenv"]
-    # the private /tmp first: bwrap mounts in order, so paths under /tmp (a venv or course kept there) bound after it
-    # stay visible instead of being hidden by it
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
-    for path in [*_SYSTEM_RO, *read_only]:
-        args += ["--ro-bind-try", path, path]
-    for src, dst in binds.items():
-        args += ["--bind", src, dst]
-    for key, value in env.items():
-        args += ["--setenv", key, value]
-    return [*args, "--chdir", cwd, "--", *cmd]
-
-
-def probe_sandbox() -> str | None:
-    """None if bubblewrap can run a process here, else the reason it cannot."""
-    import shutil
-    import subprocess
-
-    if shutil.which("bwrap") is None:
-        return "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
-    cmd = bwrap_command([sys.executable, "-c", "print('ok')"], _python_paths(), {}, {}, "/")
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bwrap failed to start: {exc}"
-    if done.returncode != 0 or done.stdout.strip() != "ok":
-        return f"bwrap cannot create its namespaces here: {done.stderr.strip()[:300]}"
-    return None
-
-
-def _python_paths() -> list[str]:
-    """What the kernel needs to read: the interpreter, the venv and the course package's folder."""
-    import cutmix_course
-
-    paths = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
-             str(Path(cutmix_course.__file__).resolve().parent.parent),
-             os.path.dirname(os.path.realpath(sys.executable))}
-    return sorted(p for p in paths if p)
 
 
 # -------------------------------------------------------------------------------------------- the run
@@ -786,7 +555,7 @@ def _config(course: Path, root: Path, out: Path, submissions: Path, opts: dict, 
     # the quiz data: the course's quizzes/, the package's (cutmix_course.quiz looks beside lib/) or $CUTMIX_QUIZZES
     quizzes = [course / "quizzes", Path(cutmix_course.__file__).resolve().parents[2] / "quizzes",
                Path(os.environ.get("CUTMIX_QUIZZES") or course / "quizzes")]
-    read_only = _python_paths() + [str(p) for p in opts["allow_read"]]
+    read_only = python_paths() + [str(p) for p in opts["allow_read"]]
     read_only += sorted({str(q.resolve()) for q in quizzes if q.is_dir()})
     km.read_only = read_only
     km.scratch_root = str(out / "scratch")

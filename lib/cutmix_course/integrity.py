@@ -1,0 +1,105 @@
+"""The integrity tripwire of the hidden tests: `forbid_reference` fails a test whose code calls the reference.
+
+It runs inside the student's grading kernel (hidden tests import it, also as `cutmix_course.grade.forbid_reference`),
+so it imports nothing beyond the standard library.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+
+class ReferenceUsedError(Exception):
+    """Raised by `forbid_reference` when the student's code called a reference implementation."""
+
+
+def _resolve(target):
+    if not isinstance(target, str):
+        return target, f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', target)}"
+    import importlib
+
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except (ImportError, AttributeError):
+            continue
+        return obj, target
+    raise ValueError(f"forbid_reference: cannot import {target!r} (expected a dotted name such as "
+                     f"'cutmix_course.augment.cutout')")
+
+
+def _code_objects(obj):
+    """Code objects of a function, or of every method a class defines itself."""
+    funcs = []
+    if isinstance(obj, type):
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)  # static/class methods
+            if isinstance(value, property):
+                value = value.fget
+            funcs.append(value)
+    else:
+        funcs.append(obj)
+    codes = set()
+    for f in funcs:
+        while hasattr(f, "__wrapped__"):
+            codes.add(getattr(f, "__code__", None))
+            f = f.__wrapped__
+        codes.add(getattr(f, "__code__", None))
+    codes.discard(None)
+    return codes
+
+
+class forbid_reference:  # noqa: N801 (used like a function: `with forbid_reference(...):`)
+    """Context manager for hidden tests: fail if the code run inside calls one of the reference implementations.
+
+        with forbid_reference("cutmix_course.augment.cutout", "torchvision.transforms.v2.RandomErasing"):
+            result = cutout_batch(images, 8, generator=g)   # the student's function
+
+    Targets are functions or classes (every method the class defines), as objects or dotted names. A profile
+    hook watches every Python call made while the block runs; a call into a target's code, by whatever name or
+    alias the student reached it, raises `ReferenceUsedError` at the end of the block with a message the student
+    sees in the feedback, so that test cell scores 0. Call the reference for the expected values *outside* the
+    block. It catches delegation (calling the reference); it does not catch a verbatim copy of the reference's
+    source, and code that deliberately tampers with the interpreter can defeat any in-process check (the hook
+    notices if it was removed and fails the test then too).
+    """
+
+    def __init__(self, *targets, what: str = "your code"):
+        if not targets:
+            raise ValueError("forbid_reference needs at least one target (a function, a class or a dotted name)")
+        self.what = what
+        self.codes = {}
+        for target in targets:
+            obj, name = _resolve(target)
+            for code in _code_objects(obj):
+                self.codes[code] = name
+        self.hits: list[str] = []
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            name = self.codes.get(frame.f_code)
+            if name is not None and name not in self.hits:
+                self.hits.append(name)
+
+    def __enter__(self):
+        self._previous = sys.getprofile()
+        self._hook = self._profile  # one bound-method object, so that `is` below can recognise it
+        sys.setprofile(self._hook)
+        threading.setprofile(self._hook)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        removed = sys.getprofile() is not self._hook
+        sys.setprofile(self._previous)
+        threading.setprofile(None)
+        if self.hits:
+            raise ReferenceUsedError(
+                f"integrity: {self.what} called the reference implementation {', '.join(self.hits)} instead of "
+                f"implementing it, so this test scores 0. Write the computation yourself.")
+        if removed:
+            raise ReferenceUsedError("integrity: the call-tracing of this test was switched off by the code under "
+                                     "test, so this test scores 0.")
+        return False
