@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .integrity import ReferenceUsedError, forbid_reference  # noqa: F401 (hidden tests import them from here)
-from .sandbox import SYSTEM_READ_ONLY, AUDIT_MARK, KERNEL_ENV, bwrap_command, probe_sandbox, python_paths
+from .sandbox import AUDIT_MARK, KERNEL_ENV, SYSTEM_READ_ONLY, bwrap_command, probe_sandbox, python_paths
 
 ASSIGNMENT = "cutout_cutmix"
 DEFAULTS = dict(timeout=60, notebook_timeout=600, max_output_kb=1024, memory_mb=3072)
