@@ -152,7 +152,7 @@ def make_model(num_classes: int = 10, seed: int = 0, widths=DEFAULT_WIDTHS, devi
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = CourseCNN(num_classes, tuple(widths) if isinstance(widths, list) else widths, whiten=whiten)
+        model = CourseCNN(num_classes, widths, whiten=whiten)  # CourseCNN checks widths and makes it a tuple
     if fit_images is not None and model.whitening is not None:
         model.whitening.fit(fit_images)
     return model.to(device) if device is not None else model
