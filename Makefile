@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= reports/trace
 ARGS    ?=
 
-.PHONY: all trace trace-quick test test-fast lab release bench grade browser clean help
+.PHONY: all trace trace-quick test test-fast lab release bench grade system sandbox clean help
 all: help
 
 $(STAMP): requirements.txt pyproject.toml
@@ -24,16 +24,20 @@ trace-quick: $(STAMP)
 	$(PY) -m cutmix_course trace --quick --out reports/trace-quick $(ARGS)
 
 ## test: every test (library, notebooks via nbval, nbgrader end-to-end, grading hardening, browser)
-test: $(STAMP) browser
+test: $(STAMP) system
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -ra $(ARGS)
 
 ## test-fast: the library tests only (no notebooks, no nbgrader, no browser)
-test-fast: $(STAMP)
+test-fast: $(STAMP) sandbox
 	$(PY) -m pytest -q -m "not slow and not browser" --ignore=tests/test_notebooks.py $(ARGS)
 
-## browser: Debian's Chromium for the browser tests (installed with apt when missing)
-browser:
-	@test -x /usr/bin/chromium || bash .ci/install-browser.sh
+## system: the Debian packages the tests need (Chromium, bubblewrap, PostgreSQL), installed with apt when missing
+system:
+	@bash scripts/install-system.sh browser sandbox postgres
+
+## sandbox: bubblewrap for the grading sandbox (installed with apt when missing)
+sandbox:
+	@bash scripts/install-system.sh sandbox
 
 ## lab: JupyterLab on the course (student notebooks; solutions/ holds the instructor source)
 lab: $(STAMP)
@@ -48,7 +52,7 @@ bench: $(STAMP)
 	$(PY) -m cutmix_course bench $(ARGS)
 
 ## grade: autograde submissions (default: the bundled examples) and print the summary table
-grade: $(STAMP)
+grade: $(STAMP) sandbox
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course grade $(ARGS)
 
 clean:

@@ -2,7 +2,7 @@
 and Debian's Chromium driven by Playwright.
 
 Chromium is not optional: if /usr/bin/chromium is missing the tests FAIL with the command that installs
-it (.ci/install-browser.sh); they never skip.
+it (scripts/install-system.sh browser); they never skip.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def chromium() -> Path:
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: the browser tests need Debian's chromium. "
-            "Install it with `sudo .ci/install-browser.sh` (apt-get install -y chromium chromium-driver).",
+            "Install it with `sudo scripts/install-system.sh browser` (apt-get install -y chromium chromium-driver).",
             pytrace=False,
         )
     return CHROMIUM
