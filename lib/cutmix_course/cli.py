@@ -3,7 +3,7 @@
 trace  runs the whole pipeline headless (data -> Cutout/CutMix -> three trainings -> the three tables) and writes a
        report folder with markdown and figures.
 bench  the speed benchmark (see cutmix_course.bench).
-grade  autograde a folder of nbgrader submissions (see cutmix_course.grade).
+grade  autograde a folder of nbgrader submissions (see cutmix_course.grading).
 """
 from __future__ import annotations
 
@@ -171,6 +171,6 @@ def _bench(argv) -> int:
 
 
 def _grade(argv) -> int:
-    from .grade import main_grade
+    from .grading.cli import main_grade
 
     return main_grade(argv)

@@ -16,18 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-QUIZ_NAME = "cutout_cutmix"
-QUIZ_ENV = "CUTMIX_QUIZZES"  # a folder holding <name>.json, overriding the default below
-
-
-def quiz_dir() -> Path:
-    """Where quiz files live: $CUTMIX_QUIZZES, else the repository's quizzes/ folder (next to lib/)."""
-    return Path(os.environ.get(QUIZ_ENV) or Path(__file__).resolve().parents[2] / "quizzes")
+from .paths import ASSIGNMENT as QUIZ_NAME
+from .paths import QUIZ_ENV, quiz_dir  # noqa: F401 (QUIZ_ENV: the folder holding <name>.json, overriding the default)
 
 
 # ------------------------------------------------------------------------------------------------- hashing

@@ -25,7 +25,9 @@ from pathlib import Path
 from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import ClearOutput, NbGraderPreprocessor
 
-ASSIGNMENT = "cutout_cutmix"
+from . import paths
+from .paths import ASSIGNMENT
+
 CHECK_TAG = "nbval-check-output"
 RAISES_TAG = "raises-exception"
 _TOP_LEVEL_STUB = re.compile(r"^raise NotImplementedError\(\)\s*$", re.MULTILINE)
@@ -75,7 +77,7 @@ RELEASE_PREPROCESSORS = _release_preprocessors()
 
 # ------------------------------------------------------------------------------------------------- commands
 def course_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return paths.course_root(required=True)
 
 
 def nbgrader_command() -> list[str]:

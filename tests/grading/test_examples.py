@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import cutmix_course
-from cutmix_course.grade import grade
+import pytest
+from cutmix_course.grading import grade
 
 from . import examples as ex
 

@@ -7,19 +7,17 @@ as the real course's (examples.py). One grading run covers the issue's examples 
 import csv
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import cutmix_course
 import nbformat
 import pytest
 import torch
-
-import cutmix_course
-from cutmix_course.grade import grade, summary_table
+from cutmix_course.grading import grade, summary_table
 
 from . import examples as ex
 from . import toy_course as tc
@@ -259,7 +257,7 @@ def test_command_line(course, tmp_path):
 
 def test_sandbox_sees_read_only_paths_under_tmp_but_not_the_rest_of_tmp(tmp_path):
     """A venv or course kept under /tmp must stay visible inside the sandbox's private /tmp (CI clones can live there)."""
-    from cutmix_course.sandbox import bwrap_command
+    from cutmix_course.grading.sandbox import bwrap_command
 
     shared, private = tmp_path / "venv", tmp_path / "other"
     shared.mkdir()
@@ -273,3 +271,118 @@ def test_sandbox_sees_read_only_paths_under_tmp_but_not_the_rest_of_tmp(tmp_path
     assert "secret" not in done.stdout + done.stderr  # the rest of the host's /tmp is not there
     assert "Read-only file system" in done.stdout + done.stderr  # bound read-only
     assert not (shared / "x").exists()
+
+
+# ----------------------------------------------------------------------------------------------- parallel workers
+def _scores(run) -> dict:
+    """What must be identical between runs: score per student, notebook and test cell, and the problem kinds."""
+    return {s.student: ({nb: r.cells for nb, r in s.notebooks.items()}, sorted({k for k, _, _ in s.problems}),
+                        s.score) for s in run.students}
+
+
+def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path):
+    examples = [ex.Example("p1-solution", "the solution"),
+                ex.Example("p2-no-cutout", "01_cutout missing", edits=[ex.remove("01_cutout")],
+                           fail={"01_cutout": "*"}, problems=["missing"]),
+                TOY_DELEGATION,
+                ex.Example("p4-release", "the untouched release", base="release",
+                           fail={"01_cutout": "*", "02_basics": "*"})]
+    submitted = ex.build(examples, course.solution, course.release, tmp_path / "examples", tc.ASSIGNMENT)
+    expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
+    runs = {}
+    for workers in (1, 2):
+        runs[workers] = grade(submitted, course.root, tmp_path / f"out{workers}", sandbox="bwrap", timeout=20,
+                              workers=workers, progress=lambda line: None)
+        assert runs[workers].workers == workers
+        assert ex.mismatches(runs[workers], expected) == []
+    assert _scores(runs[1]) == _scores(runs[2])
+    with open(runs[2].csv, newline="", encoding="utf-8") as fh:
+        assert sorted(row["student_id"] for row in csv.DictReader(fh)) == sorted(expected["students"])
+
+
+SLOW_WITH_MARKER = '''\
+import time
+open("KILL-ME", "w").write("now")  # the test kills this student's worker when it sees this file
+time.sleep(8)
+'''
+
+
+def test_a_worker_killed_in_the_middle_of_a_student_costs_nothing(course, tmp_path):
+    """SIGKILL of the worker process while it grades a student (as the OOM killer would): the student is graded
+    again by a new worker, every student appears once, with the scores of an undisturbed run."""
+    import os
+    import signal
+    import threading
+    import time
+
+    examples = [ex.Example("k1-solution", "the solution"),
+                ex.Example("k2-slow", "a slow cell: its worker is killed once",
+                           edits=[ex.insert_after("02_basics", "mean", SLOW_WITH_MARKER)]),
+                ex.Example("k3-no-cutout", "01_cutout missing", edits=[ex.remove("01_cutout")],
+                           fail={"01_cutout": "*"}, problems=["missing"])]
+    submitted = ex.build(examples, course.solution, course.release, tmp_path / "examples", tc.ASSIGNMENT)
+    expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
+    out, killed, stop = tmp_path / "out", [], threading.Event()
+
+    def killer():
+        while not stop.is_set() and not killed:
+            if list((out / "work").glob("*/scratch/*/KILL-ME")):
+                lines = (out / "logs" / "workers.log").read_text().split("\n")
+                pid = [int(line.split()[0]) for line in lines if line.endswith(" k2-slow")][-1]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    try:
+        run = grade(submitted, course.root, out, sandbox="bwrap", timeout=30, workers=2, retries=1,
+                    progress=lambda line: None)
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "the slow cell never ran, so nothing was killed"
+    assert ex.mismatches(run, expected) == []
+    assert run.by_student()["k2-slow"].attempts == 2
+    assert [s.attempts for s in run.students if s.student != "k2-slow"] == [1, 1]
+    workers_log = (out / "logs" / "workers.log").read_text().splitlines()
+    assert [line.split()[1:] for line in workers_log if line.endswith("k2-slow")] == [["1", "k2-slow"],
+                                                                                     ["2", "k2-slow"]]
+    with open(run.csv, newline="", encoding="utf-8") as fh:
+        assert sorted(row["student_id"] for row in csv.DictReader(fh)) == sorted(expected["students"])
+
+
+def test_a_student_whose_worker_always_dies_is_recorded_with_the_reason(course, tmp_path):
+    """With no retry left, the student gets a row, a 0 and the reason; the others are graded as usual."""
+    import os
+    import signal
+    import threading
+    import time
+
+    examples = [ex.Example("d1-solution", "the solution"),
+                ex.Example("d2-doomed", "its worker is killed; no retries",
+                           edits=[ex.remove("01_cutout"), ex.insert_after("02_basics", "mean", SLOW_WITH_MARKER)],
+                           fail={"01_cutout": "*", "02_basics": "*"}, problems=["missing", "worker died"])]
+    submitted = ex.build(examples, course.solution, course.release, tmp_path / "examples", tc.ASSIGNMENT)
+    expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
+    out, stop = tmp_path / "out", threading.Event()
+
+    def killer():
+        while not stop.is_set():
+            if list((out / "work").glob("*/scratch/*/KILL-ME")):
+                lines = (out / "logs" / "workers.log").read_text().split("\n")
+                os.kill(int([line for line in lines if line.endswith(" d2-doomed")][-1].split()[0]), signal.SIGKILL)
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    try:
+        run = grade(submitted, course.root, out, sandbox="bwrap", timeout=30, workers=2, retries=0,
+                    progress=lambda line: None)
+    finally:
+        stop.set()
+        watcher.join()
+    assert ex.mismatches(run, expected) == []
+    doomed = run.by_student()["d2-doomed"]
+    assert "killed by SIGKILL" in doomed.problem_text() and doomed.score == 0

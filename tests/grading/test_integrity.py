@@ -3,10 +3,10 @@ import sys
 
 import pytest
 import torch
-from torchvision.transforms import v2
-
 from cutmix_course import augment
-from cutmix_course.grade import ReferenceUsedError, _strip_hidden, forbid_reference
+from cutmix_course.grading.findings import strip_hidden as _strip_hidden
+from cutmix_course.grading.integrity import ReferenceUsedError, forbid_reference
+from torchvision.transforms import v2
 
 IMAGES = torch.zeros(2, 3, 8, 8)
 

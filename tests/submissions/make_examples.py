@@ -26,7 +26,7 @@ HERE = ROOT / "tests" / "submissions"
 EDIT_NOTEBOOK = "02_cutout"
 
 # The course-specific example: an exercise answered by calling the reference instead of implementing it. The hidden
-# tests of that exercise run the student's function inside cutmix_course.grade.forbid_reference(...), so exactly
+# tests of that exercise run the student's function inside cutmix_course.grading.integrity.forbid_reference(...), so exactly
 # the tests listed in `fails` must score 0. Check these names against the notebooks whenever they change.
 DELEGATION = dict(
     notebook="02_cutout",

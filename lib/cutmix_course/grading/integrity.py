@@ -1,7 +1,7 @@
 """The integrity tripwire of the hidden tests: `forbid_reference` fails a test whose code calls the reference.
 
-It runs inside the student's grading kernel (hidden tests import it, also as `cutmix_course.grade.forbid_reference`),
-so it imports nothing beyond the standard library.
+Kernel side: it runs inside the student's grading kernel (hidden tests do `from cutmix_course.grading.integrity import
+forbid_reference`, and import nothing else of the grader), so it imports nothing beyond the standard library.
 """
 from __future__ import annotations
 

@@ -1,0 +1,8 @@
+"""The course's nbgrader preprocessors, one per module as in nbgrader's own `preprocessors/`; each keeps what it
+notices in the `GradingState` of its `resources` (see ..findings)."""
+from .guarded_execute import GuardedExecute
+from .hide_hidden_tests import HideHiddenTests
+from .restoring_overwrite_cells import RestoringOverwriteCells
+from .testcell_policy import TestCellPolicy
+
+__all__ = ["GuardedExecute", "HideHiddenTests", "RestoringOverwriteCells", "TestCellPolicy"]

@@ -1,0 +1,153 @@
+"""nbgrader's Execute, made robust for hostile notebooks, with kernels started in the sandbox."""
+import copy
+import fnmatch
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+from ..findings import cell_label, state_of
+from ..protocol import parse_audit, summarise_audit
+from ..sandbox import NOT_IN_WORKDIR, SandboxedKernelManager
+
+
+def error_output(ename: str, evalue: str):
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class GuardedExecute(Execute):
+    """A dead or unresponsive kernel costs the rest of *this* notebook only (the cell says why; the cells before
+    keep their grades), a notebook has a total time budget, the output kept per cell is capped while it runs, and
+    the kernel's audit lines (see ..protocol) become findings. With `reuse`, a notebook identical to one already
+    run (same cells, same files in its folder) takes that run's outputs from the state's cache."""
+
+    notebook_timeout = Integer(600).tag(config=True)
+    max_output_bytes = Integer(1024 * 1024).tag(config=True)
+    reuse = Bool(False, help="run a notebook identical to one already run (same cells, same files in its "
+                             "folder) only once per grading run, reusing its outputs").tag(config=True)
+
+    def __init__(self, **kw):
+        kw["kernel_manager_class"] = SandboxedKernelManager
+        super().__init__(**kw)
+
+    def create_kernel_manager(self):
+        self._last_km = super().create_kernel_manager()
+        return self._last_km
+
+    def _reuse_key(self, nb, resources) -> str:
+        digest = hashlib.sha256(json.dumps(
+            [[c.cell_type, c.source, c.metadata.get("nbgrader", {})] for c in nb.cells], sort_keys=True).encode())
+        folder = (resources or {}).get("metadata", {}).get("path")
+        if folder:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file() and not any(fnmatch.fnmatch(path.name, p) for p in NOT_IN_WORKDIR):
+                    digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
+
+    def preprocess(self, nb, resources=None, km=None):
+        resources = {} if resources is None else resources
+        self._state = state = state_of(resources)
+        state.reused = False
+        key = self._reuse_key(nb, resources) if self.reuse else None
+        if key in state.reuse:
+            outputs, findings, language = state.reuse[key]
+            for cell, (outs, count) in zip(nb.cells, outputs):
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = copy.deepcopy(outs), count
+            nb.metadata["language_info"] = copy.deepcopy(language)
+            state.findings.extend(findings)
+            state.reused = True
+            return nb, resources
+        self._stopped = None
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._out_bytes = {}
+        self._last_km = None
+        first = len(state.findings)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            if self._last_km is not None:
+                info = resources.get("nbgrader", {})
+                self._collect_kernel_log(self._last_km.kernel_log,
+                                         f"{info.get('student', 'unknown')}--{info.get('notebook', 'unknown')}.log")
+        if key is not None:
+            state.reuse[key] = ([(copy.deepcopy(c.get("outputs", [])), c.get("execution_count")) for c in nb.cells],
+                                state.findings[first:], copy.deepcopy(nb.metadata.get("language_info", {})))
+        return nb, resources
+
+    def _collect_kernel_log(self, path: str, name: str) -> None:
+        """Record the audit lines of a finished kernel's stderr log, and give the log a readable name."""
+        try:
+            text = Path(path).read_text(errors="replace")
+            os.replace(path, os.path.join(os.path.dirname(path), name))
+        except OSError:
+            return
+        summary = summarise_audit(parse_audit(text))  # the full list stays in the kernel log
+        if summary:
+            self._state.note("sandbox", summary)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        note = self._state.note
+        if self._stopped is None and time.monotonic() > self._deadline:
+            self._stopped = f"the notebook ran out of its time budget ({self.notebook_timeout} s)"
+            note("timeout", f"notebook time budget of {self.notebook_timeout} s used up before "
+                            f"{cell_label(cell, index)}")
+        if self._stopped:
+            cell.outputs = [error_output("NotRun", f"not run: {self._stopped}")]
+            return cell, resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            status = self._exit_status()
+            cell.outputs.append(error_output(
+                "KernelDied", f"the kernel died while running this cell ({status}): sys.exit/os._exit, a crash "
+                "or the memory limit; the cells after it were not run"))
+            self._stopped = "the kernel died in an earlier cell"
+            note("kernel died", f"{cell_label(cell, index)}, {status}")
+        except CellTimeoutError:  # the kernel did not come back after the timeout interrupt
+            run_sync(self.km.shutdown_kernel)(now=True)
+            cell.outputs.append(error_output(
+                "CellTimeoutError", f"timed out after {self.timeout} s and did not stop when interrupted"))
+            self._stopped = "the kernel stopped responding in an earlier cell"
+            note("timeout", f"{cell_label(cell, index)} (kernel unresponsive, killed)")
+        else:
+            for out in cell.outputs:
+                if out.output_type != "error":
+                    continue
+                if out.ename == "CellTimeoutError":
+                    note("timeout", f"{cell_label(cell, index)} ran over {self.timeout} s and was interrupted")
+                elif out.ename == "MemoryError" or "can't allocate memory" in str(out.get("evalue", "")):
+                    note("memory", f"{cell_label(cell, index)} ran out of memory ({out.ename})")
+                elif out.ename == "ReferenceUsedError":
+                    note("integrity", f"{cell_label(cell, index)}: {out.evalue}")
+                elif out.ename == "SystemExit":
+                    note("exit", f"{cell_label(cell, index)} called sys.exit() (the kernel survives it)")
+        return cell, resources
+
+    def _exit_status(self) -> str:
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        code = proc.poll() if proc is not None else None
+        return "killed by a signal" if code is None or code < 0 or code > 128 else f"exit status {code}"
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+        used = self._out_bytes.get(cell_index, 0)
+        self._out_bytes[cell_index] = used + size
+        if used + size > self.max_output_bytes:
+            if used <= self.max_output_bytes:
+                outs.append(new_output("stream", name="stdout", text=(
+                    f"\n... output truncated by the grader: more than {self.max_output_bytes // 1024} KiB ...\n")))
+                self._state.note("output", f"cell {cell_index} printed more than {self.max_output_bytes // 1024} "
+                                           "KiB (truncated)")
+            return None
+        return super().output(outs, msg, display_id, cell_index)

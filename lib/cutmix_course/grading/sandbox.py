@@ -1,0 +1,153 @@
+"""Grader side of the grading sandbox: bubblewrap around each grading kernel, and the kernel manager that starts it.
+
+`bwrap_command` wraps a command in new namespaces with a fresh root that holds only what the kernel needs
+(`python_paths`); `probe_sandbox` says whether bubblewrap works here; `SandboxedKernelManager` is the jupyter kernel
+manager nbgrader's Execute uses, starting `kernel.kernel_main` inside bubblewrap with its `KernelSpec`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Enum, Integer, List, Unicode
+
+from .protocol import KernelSpec
+
+SYSTEM_READ_ONLY = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/fonts",
+                    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/mime.types",
+                    "/etc/ssl/certs"]
+
+
+def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], env: dict, cwd: str) -> list[str]:
+    """`cmd` wrapped in bubblewrap: new user/pid/net/ipc/uts namespaces, all capabilities dropped, uid 65534,
+    a fresh root with `read_only` paths bound read-only, `binds` (host -> sandbox) writable, a private /tmp."""
+    args = ["bwrap", "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
+            "--hostname", "grader", "--clearenv"]
+    # the private /tmp first: bwrap mounts in order, so paths under /tmp (a venv or course kept there) bound after it
+    # stay visible instead of being hidden by it
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+    for path in [*SYSTEM_READ_ONLY, *read_only]:
+        args += ["--ro-bind-try", path, path]
+    for src, dst in binds.items():
+        args += ["--bind", src, dst]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return [*args, "--chdir", cwd, "--", *cmd]
+
+
+def probe_sandbox() -> str | None:
+    """None if bubblewrap can run a process here, else the reason it cannot."""
+    import subprocess
+
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
+    cmd = bwrap_command([sys.executable, "-c", "print('ok')"], python_paths(), {}, {}, "/")
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start: {exc}"
+    if done.returncode != 0 or done.stdout.strip() != "ok":
+        return f"bwrap cannot create its namespaces here: {done.stderr.strip()[:300]}"
+    return None
+
+
+def python_paths() -> list[str]:
+    """What the kernel needs to read: the interpreter, the venv and the course package's folder."""
+    import cutmix_course
+
+    paths = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
+             str(Path(cutmix_course.__file__).resolve().parent.parent),
+             os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(p for p in paths if p)
+
+
+# Not copied into the kernel's working folder: the autograded notebooks hold the hidden tests, and the timestamp is
+# nbgrader's business (leaving it out also keeps identical work identical for `reuse`).
+NOT_IN_WORKDIR = ("*.ipynb", ".ipynb_checkpoints", "timestamp.txt")
+
+
+def _ignore_sigint():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel through `kernel.kernel_main`, over IPC sockets, inside bubblewrap (sandbox='bwrap')."""
+
+    sandbox = Enum(["bwrap", "none"], "bwrap").tag(config=True)
+    memory_mb = Integer(3072).tag(config=True)
+    file_size_mb = Integer(1024).tag(config=True)  # RLIMIT_FSIZE: no single file larger than this
+    read_only = List(Unicode()).tag(config=True)       # paths visible (read-only) inside the sandbox
+    workdir = Unicode("/home/student/work").tag(config=True)  # the kernel's working folder inside bwrap
+    scratch_root = Unicode().tag(config=True)          # per-student writable copies of the working folder
+    log_dir = Unicode().tag(config=True)               # kernel stderr (and audit lines) land here
+    env_keep = List(Unicode(), ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED",
+                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION"]).tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._sockdir = tempfile.mkdtemp(prefix="cmg-")  # short path: unix socket names are limited
+        self.transport = "ipc"
+        self.ip = os.path.join(self._sockdir, "k")
+        self.connection_file = os.path.join(self._sockdir, "kernel.json")
+        fd, self.kernel_log = tempfile.mkstemp(prefix="kernel-", suffix=".log", dir=self.log_dir or None)
+        os.close(fd)
+
+    def _scratch_for(self, cwd: str) -> str:
+        """The student's writable working copy (no notebooks: the autograded ones hold hidden tests)."""
+        key = hashlib.sha1(cwd.encode()).hexdigest()[:16]
+        scratch = os.path.join(self.scratch_root or self._sockdir, key)
+        if not os.path.isdir(scratch):
+            shutil.copytree(cwd, scratch, symlinks=True, ignore=shutil.ignore_patterns(*NOT_IN_WORKDIR))
+        return scratch
+
+    def _env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if k in self.env_keep or k.startswith("CUTMIX_")}
+        # No JPY_PARENT_PID: in a pid namespace the kernel's parent is pid 1 and ipykernel would take that for
+        # its parent's death; bwrap --die-with-parent does that job.
+        # No bytecode writes: the package and the venv are read-only in the sandbox (and the audit would
+        # count the attempt).
+        env.update(HOME="/tmp/home", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/mpl", MPLBACKEND="Agg",
+                   PYTHONDONTWRITEBYTECODE="1")
+        return env
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if cmd[1:3] != ["-m", "ipykernel_launcher"]:
+            raise RuntimeError(f"grading needs an ipykernel kernelspec, got the command {cmd}")
+        return [cmd[0], "-c", "from cutmix_course.grading.kernel import kernel_main; kernel_main()", *cmd[3:]]
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        scratch = self._scratch_for(os.path.realpath(kw.get("cwd") or os.getcwd()))
+        workdir = self.workdir if self.sandbox == "bwrap" else scratch
+        env = self._env()
+        env.update(KernelSpec(memory_mb=self.memory_mb, file_size_mb=self.file_size_mb,
+                              readable=["/proc", "/sys", *SYSTEM_READ_ONLY, *self.read_only],
+                              writable=[workdir, self._sockdir, "/tmp", "/dev"]).to_env())
+        if self.sandbox == "bwrap":
+            kernel_cmd = bwrap_command(kernel_cmd, self.read_only, {scratch: workdir, self._sockdir: self._sockdir},
+                                       env, workdir)
+            kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        else:
+            kw["env"] = env
+            kw["cwd"] = scratch
+        log = open(self.kernel_log, "ab")
+        kw.update(stdout=log, stderr=log, preexec_fn=_ignore_sigint)
+        try:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            log.close()
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources

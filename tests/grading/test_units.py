@@ -1,0 +1,211 @@
+"""Unit tests of the grading package's parts on hand-made inputs: no grading run, no kernel (fast).
+
+Each part is exercised the way the run uses it: preprocessors on a hand-made notebook with their state in
+`resources`, the options object and the command line built from it, the kernel protocol through the real audit hook
+(in a subprocess), intake on hand-made submission folders, and record on a real sqlite gradebook.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from cutmix_course.grading import GradingError, GradingOptions
+from cutmix_course.grading.cli import parser
+from cutmix_course.grading.findings import RESOURCES_KEY, GradingState, state_of
+from cutmix_course.grading.intake import read_submission
+from cutmix_course.grading.preprocessors import HideHiddenTests, TestCellPolicy
+from cutmix_course.grading.protocol import AUDIT_MARK, KERNEL_ENV, AuditEvent, KernelSpec, parse_audit, summarise_audit
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+
+def _test_cell(source="assert f(1) == 2", outputs=(), points=1):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "test_f",
+                                 "points": points, "schema_version": 3}
+    cell.outputs = list(outputs)
+    return cell
+
+
+# ------------------------------------------------------------------------------------------ preprocessors
+def test_result_ahead_of_an_error_counts_as_failed_and_is_noted():
+    from nbgrader.utils import determine_grade
+
+    cell = _test_cell(outputs=[new_output("execute_result", data={"text/plain": "'full marks'"}, execution_count=1),
+                               new_output("error", ename="AssertionError", evalue="", traceback=[])])
+    nb = new_notebook(cells=[cell])
+    assert determine_grade(cell)[0] == 1  # what stock nbgrader would give
+    resources = {}
+    nb, resources = TestCellPolicy().preprocess(nb, resources)
+    assert determine_grade(nb.cells[0])[0] == 0
+    assert [k for k, _ in resources[RESOURCES_KEY].findings] == ["tampering"]
+
+
+def test_stderr_of_a_passing_test_is_kept_as_output_unless_configured_to_fail():
+    from nbgrader.utils import determine_grade
+
+    def notebook():
+        return new_notebook(cells=[_test_cell(outputs=[new_output("stream", name="stderr", text="a warning\n")])])
+
+    nb, resources = TestCellPolicy().preprocess(notebook(), {})
+    assert determine_grade(nb.cells[0])[0] == 1
+    assert nb.cells[0].outputs[0].text == "[stderr] a warning\n"
+    assert [k for k, _ in state_of(resources).findings] == ["stderr"]
+    nb, resources = TestCellPolicy(stderr_as_output=False).preprocess(notebook(), {})
+    assert determine_grade(nb.cells[0])[0] == 0 and state_of(resources).findings == []
+
+
+def test_state_in_resources_is_the_callers_object():
+    state = GradingState()
+    cell = _test_cell(outputs=[new_output("stream", name="stderr", text="w\n")])
+    TestCellPolicy().preprocess(new_notebook(cells=[cell]), {RESOURCES_KEY: state})
+    assert state.findings and state.findings[0][0] == "stderr"
+
+
+def test_feedback_hides_hidden_tests_and_their_tracebacks():
+    source = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(7) == 'SECRET'\n### END HIDDEN TESTS\nprint('done')"
+    cell = _test_cell(source, outputs=[new_output("error", ename="AssertionError", evalue="f(7)",
+                                                  traceback=["line with SECRET", "AssertionError: f(7)"])])
+    nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[cell]), {})
+    shown = nb.cells[0].source + json.dumps(nb.cells[0].outputs)
+    assert "SECRET" not in shown and "BEGIN HIDDEN" not in shown
+    assert nb.cells[0].source == "assert f(1) == 2\n# [hidden tests: not shown]\nprint('done')"
+    assert nb.cells[0].outputs[0].traceback == ["AssertionError: f(7)"]
+
+
+# ------------------------------------------------------------------------------------------ options, command line
+def test_every_option_is_on_the_command_line_and_round_trips():
+    from dataclasses import fields
+
+    p = parser()
+    text = p.format_help()
+    argv = ["--timeout", "7", "--late-policy", "none", "--allow-read", "/data", "--allow-read", "x",
+            "--reuse-identical", "--workers", "3", "--retries", "0", "--stderr", "fail"]
+    options = GradingOptions.from_namespace(p.parse_args(argv))
+    assert (options.timeout, options.late_policy, options.reuse, options.workers, options.retries) == \
+        (7, "none", True, 3, 0)
+    assert options.allow_read == ("/data", os.path.abspath("x")) and options.stderr == "fail"
+    defaults = GradingOptions.from_namespace(p.parse_args([]))
+    assert defaults == GradingOptions()
+    for f in fields(GradingOptions):
+        assert "--" + f.metadata.get("flag", f.name.replace("_", "-")) in text, f.name
+
+
+@pytest.mark.parametrize("bad, flag", [
+    (dict(timeout=0), "--timeout"), (dict(memory_mb=-5), "--memory-mb"), (dict(timeout="10"), "--timeout"),
+    (dict(late_policy="half"), "--late-policy"), (dict(sandbox="docker"), "--sandbox"),
+    (dict(reuse="yes"), "--reuse-identical"), (dict(workers=-1), "--workers"),
+    (dict(allow_read="/data"), "--allow-read"),
+    (dict(assignment="../x"), "--assignment"), (dict(timeout=True), "--timeout")])
+def test_bad_options_are_refused_naming_the_flag_and_the_value(bad, flag):
+    with pytest.raises(GradingError) as info:
+        GradingOptions(**bad)
+    assert flag in str(info.value) and repr(next(iter(bad.values()))) in str(info.value)
+
+
+def test_options_are_frozen():
+    with pytest.raises(Exception):
+        GradingOptions().timeout = 5
+
+
+# ------------------------------------------------------------------------------------------ protocol
+def test_kernel_spec_travels_through_the_environment_and_is_removed_from_it():
+    spec = KernelSpec(memory_mb=512, file_size_mb=8, readable=["/usr"], writable=["/tmp"])
+    env = dict(spec.to_env())
+    assert list(env) == [KERNEL_ENV]
+    assert KernelSpec.pop_from_env(env) == spec and env == {}
+    assert KernelSpec.pop_from_env({}) is None
+
+
+def test_the_kernels_audit_hook_writes_what_the_grader_parses(tmp_path):
+    """The real hook (kernel side) in a fresh interpreter; its stderr parsed by the grader side."""
+    outside, inside = tmp_path / "gradebook.db", tmp_path / "work"
+    inside.mkdir()
+    outside.write_text("secret")
+    code = f"""
+import os, sys
+from cutmix_course.grading.kernel import _install_audit_hook
+_install_audit_hook([sys.prefix, sys.base_prefix, {str(Path(__file__).parents[2])!r}, "/usr", "/lib"],
+                    [{str(inside)!r}], 2)
+exec(compile("", "<ipython-input-1>", "exec"))   # arms the hook, as the first cell does
+open({str(inside / 'mine.txt')!r}, "w").write("ok")   # allowed
+open({str(outside)!r}).read()                          # a read outside
+open({str(outside)!r}, "a").write("x")                  # a write outside
+os.listdir({str(tmp_path)!r})
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    events = parse_audit(done.stderr)
+    assert AuditEvent("open", str(outside)) in events
+    assert AuditEvent("open (write)", str(outside)) in events
+    assert AuditEvent("os.listdir", str(tmp_path)) in events
+    assert not any("mine.txt" in e.path for e in events)
+    assert "(1 write(s))" in summarise_audit(events)
+
+
+def test_a_forged_audit_line_is_kept_as_evidence_not_parsed_as_an_event():
+    text = f"{AUDIT_MARK}{{not json\n" + AuditEvent("open", "/x").line() + "ordinary stderr\n"
+    events = parse_audit(text)
+    assert events[0].event == "unreadable audit line" and events[1] == AuditEvent("open", "/x")
+    assert summarise_audit([]) is None
+
+
+# ------------------------------------------------------------------------------------------ intake
+def _notebook_file(path: Path):
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1")]), path)
+
+
+def test_intake_reads_files_and_refuses_links_corrupt_large_extra_and_missing(tmp_path):
+    folder = tmp_path / "alice" / "hw"
+    (folder / "data").mkdir(parents=True)
+    _notebook_file(folder / "good.ipynb")
+    (folder / "corrupt.ipynb").write_text("{ not json")
+    _notebook_file(folder / "extra.ipynb")
+    (folder / "data" / "values.csv").write_text("1,2\n")
+    (folder / "timestamp.txt").write_text("2025-03-01 12:00:00 UTC")
+    (folder / "link").symlink_to(tmp_path)
+    big = new_notebook(cells=[new_code_cell("x = '" + "a" * (2 * 2**20) + "'")])
+    nbformat.write(big, folder / "big.ipynb")
+    sub = read_submission("alice", folder, ["good", "corrupt", "big", "absent"], max_notebook_mb=1)
+    assert set(sub.files) == {"good.ipynb", "data/values.csv", "timestamp.txt"}
+    assert sub.files["data/values.csv"] == b"1,2\n"
+    kinds = {kind: name for kind, name, _ in sub.problems}
+    assert kinds == {"corrupt": "corrupt.ipynb", "extra": "extra.ipynb", "symlink": "link", "too large": "big.ipynb",
+                     "missing": "absent.ipynb"}
+    assert set(sub.ungradable) == {"corrupt", "big", "absent"}
+    copy = tmp_path / "copy"
+    sub.write_to(copy)
+    assert (copy / "data" / "values.csv").read_text() == "1,2\n" and not (copy / "link").exists()
+
+
+def test_intake_refuses_a_student_id_nbgrader_cannot_glob(tmp_path):
+    folder = tmp_path / "s[1]" / "hw"
+    folder.mkdir(parents=True)
+    _notebook_file(folder / "good.ipynb")
+    sub = read_submission("s[1]", folder, ["good"])
+    assert sub.files == {} and set(sub.ungradable) == {"good"} and sub.problems[0][0] == "student id"
+
+
+def test_record_refuses_paths_that_leave_the_grading_folder(tmp_path):
+    from cutmix_course.grading.record import write_files
+
+    write_files(tmp_path, {"a/b.txt": b"ok"})
+    assert (tmp_path / "a" / "b.txt").read_bytes() == b"ok"
+    with pytest.raises(ValueError, match="outside"):
+        write_files(tmp_path / "a", {"../escape.txt": b"x"})
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_state_survives_nbconverts_deep_copy_of_the_resources():
+    """nbconvert's exporter deep-copies `resources` before running the preprocessors; the findings must still reach
+    the caller's object (they did not, at first: every problem of the real run was lost)."""
+    from nbconvert.exporters import NotebookExporter
+
+    state = GradingState()
+    exporter = NotebookExporter()
+    exporter.register_preprocessor(TestCellPolicy, enabled=True)
+    nb = new_notebook(cells=[_test_cell(outputs=[new_output("stream", name="stderr", text="w\n")])])
+    exporter.from_notebook_node(nb, resources={RESOURCES_KEY: state})
+    assert [k for k, _ in state.findings] == ["stderr"]
