@@ -330,7 +330,7 @@ def mismatches(run, expected: dict) -> list[str]:
     results = run.by_student()
     if set(results) != set(expected["students"]):
         errors.append(f"graded {sorted(results)}, expected {sorted(expected['students'])}")
-    with Gradebook(f"sqlite:///{run.gradebook}") as gb:
+    with Gradebook(run.db_url or f"sqlite:///{run.gradebook}") as gb:
         points = {(nb.name, cell.name): cell.max_score
                   for nb in gb.find_assignment(expected["assignment"]).notebooks for cell in nb.grade_cells}
     for student, want in expected["students"].items():

@@ -4,6 +4,7 @@ Each part is exercised the way the run uses it: preprocessors on a hand-made not
 `resources`, the options object and the command line built from it, the kernel protocol through the real audit hook
 (in a subprocess), intake on hand-made submission folders, and record on a real sqlite gradebook.
 """
+import csv
 import json
 import os
 import subprocess
@@ -209,3 +210,32 @@ def test_state_survives_nbconverts_deep_copy_of_the_resources():
     nb = new_notebook(cells=[_test_cell(outputs=[new_output("stream", name="stderr", text="w\n")])])
     exporter.from_notebook_node(nb, resources={RESOURCES_KEY: state})
     assert [k for k, _ in state.findings] == ["stderr"]
+
+
+# ------------------------------------------------------------------------------------------ Canvas export
+def test_canvas_import_matches_by_login_keeps_the_roster_and_lists_every_unmatched_student(tmp_path):
+    from cutmix_course.grading.export import write_canvas
+    from cutmix_course.grading.record import StudentResult
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,Quiz 1 (5),hw (12)\n"
+                      "Ann,1,s1,ann,A,3,\nBob,2,s2,bob,B,4,\n", encoding="utf-8")
+    results = [StudentResult("ann", score=4.5, max_score=5), StudentResult("zed", score=2, max_score=5)]
+    path, unmatched = write_canvas(roster, tmp_path / "canvas.csv", "hw", results)
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "hw (12)"]  # Canvas's id
+    assert [(r["SIS Login ID"], r["hw (12)"]) for r in rows] == [("ann", "4.5"), ("bob", "")]
+    assert len(unmatched) == 2 and "bob" in unmatched[0] and "zed" in unmatched[1]
+    path, _ = write_canvas(roster, tmp_path / "new.csv", "other", results)
+    assert open(path, encoding="utf-8").readline().strip().endswith(",other")  # a new column, named after it
+
+
+def test_a_file_that_is_not_a_canvas_roster_is_refused_naming_the_missing_columns(tmp_path):
+    from cutmix_course.grading.export import write_canvas
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,email\nAnn,ann@x\n", encoding="utf-8")
+    with pytest.raises(GradingError, match="SIS Login ID"):
+        write_canvas(roster, tmp_path / "canvas.csv", "hw", [])
+    assert not (tmp_path / "canvas.csv").exists()

@@ -43,7 +43,8 @@ def main_grade(argv=None) -> int:
                     overrides["duedate"] = (base / "duedate.txt").read_text().strip()
                     break
         options = GradingOptions.from_namespace(args, **overrides)
-        run = grade(submissions, course, args.out, options, progress=lambda line: print(line, flush=True))
+        run = grade(submissions, course, args.out, options, progress=lambda line: print(line, flush=True),
+                    bar=sys.stderr.isatty())
     except GradingError as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2

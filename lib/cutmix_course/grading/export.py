@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import MissingEntry
@@ -23,8 +23,11 @@ class GradingRun:
     feedback: Path
     gradebook: Path     # the sqlite file (also reachable through db_url)
     db_url: str = ""
-    workers: int = 1
+    workers: int = 1        # local worker processes; 0: a Dask cluster
+    graded: int = 0         # students graded in this run (the others were kept by --resume)
     seconds: float = 0.0
+    canvas: Path | None = None          # canvas.csv (with --canvas)
+    canvas_unmatched: list = field(default_factory=list)  # graded students not in the roster, roster rows not graded
 
     def by_student(self) -> dict:
         return {s.student: s for s in self.students}
@@ -59,7 +62,8 @@ class CourseCsvExport(ExportPlugin):
 
 
 def write_report(run: GradingRun) -> None:
-    data = {"sandbox": run.sandbox, "workers": run.workers, "seconds": round(run.seconds, 1), "students": [
+    data = {"sandbox": run.sandbox, "workers": run.workers, "graded": run.graded, "seconds": round(run.seconds, 1),
+            "canvas_unmatched": run.canvas_unmatched, "students": [
         {"student": s.student, "score": s.score, "raw_score": s.raw_score, "max_score": s.max_score,
          "late": s.late, "seconds_late": s.seconds_late, "penalty": s.penalty, "seconds": round(s.seconds, 2),
          "attempts": s.attempts, "problems": [list(p) for p in s.problems],
@@ -79,5 +83,52 @@ def summary_table(run: GradingRun) -> str:
     n = max(1, len(run.students))
     lines.append(f"\n{len(run.students)} submission(s) in {run.seconds:.1f} s ({run.seconds / n:.1f} s each on "
                  f"average, {run.workers} worker(s)); sandbox: {run.sandbox}")
-    lines.append(f"grades: {run.csv}\nfeedback: {run.feedback}\ngradebook: {run.gradebook}")
+    lines.append(f"grades: {run.csv}\nfeedback: {run.feedback}\ngradebook: {run.db_url or run.gradebook}")
+    if run.canvas:
+        lines.append(f"Canvas import: {run.canvas}")
+        lines += [f"  not matched: {item}" for item in run.canvas_unmatched]
     return "\n".join(lines)
+
+
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def write_canvas(roster: Path, dest: Path, assignment: str, results: list) -> tuple[Path, list]:
+    """Canvas's gradebook import file from its roster (a Canvas gradebook export): the roster's five student
+    columns and one column for the assignment (the roster's own column for it when there is one, so Canvas matches
+    it by its id; else a new column named after the assignment), students matched by SIS Login ID = the nbgrader
+    student id. Returns the file and what did not match (graded students missing from the roster, roster students
+    without a graded submission: left blank, which Canvas treats as no change); nobody is dropped silently."""
+    from .options import GradingError
+
+    with open(roster, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in CANVAS_COLUMNS if c not in header]
+        if missing:
+            raise GradingError(f"--canvas: {roster} is not a Canvas roster: no column(s) {', '.join(missing)} "
+                               f"(expected a Canvas gradebook export, columns {', '.join(CANVAS_COLUMNS)}, ...)")
+        rows = list(reader)
+    column = next((h for h in header if h == assignment or h.startswith(assignment + " (")), assignment)
+    by_login = {r.student: r for r in results}
+    unmatched, out_rows = [], []
+    for row in rows:
+        if (row.get("Student") or "").strip() == "Points Possible":
+            max_score = results[0].max_score if results else ""
+            out_rows.append({**{c: row.get(c, "") for c in CANVAS_COLUMNS}, column: f"{max_score:g}"
+                             if results else ""})
+            continue
+        login = (row.get("SIS Login ID") or "").strip()
+        result = by_login.pop(login, None)
+        if result is None:
+            unmatched.append(f"roster {row.get('Student', '')} ({login or 'no login'}): no graded submission, "
+                             "left blank")
+        out_rows.append({**{c: row.get(c, "") for c in CANVAS_COLUMNS},
+                         column: f"{result.score:g}" if result is not None else ""})
+    unmatched += [f"graded {student}: not in the roster (no SIS Login ID {student!r}), not in the import"
+                  for student in by_login]
+    with open(dest, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, [*CANVAS_COLUMNS, column])
+        writer.writeheader()
+        writer.writerows(out_rows)
+    return dest, unmatched

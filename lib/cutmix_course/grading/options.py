@@ -41,11 +41,26 @@ class GradingOptions:
                              metavar="PATH")
     reuse: bool = _opt(False, "run a notebook identical to one already run in this grading (same cells, same "
                               "files) only once and reuse its outputs (on for the bundled examples, which repeat a "
-                              "lot)", flag="reuse-identical")
+                              "lot)", flag="reuse-identical", policy=False)
     workers: int = _opt(0, "students graded at a time, each by its own worker process with its own kernels "
-                           "(default 0: the number of cores)")
+                           "(default 0: the number of cores)", policy=False)
     retries: int = _opt(1, "times a student is graded again after their worker died (killed, out of memory) "
-                           "before they are recorded as ungraded")
+                           "before they are recorded as ungraded", policy=False)
+    scheduler: str | None = _opt(None, "address of a Dask distributed scheduler (tls://HOST:PORT): grade on its "
+                                       "workers instead of local ones (needs --tls-ca, --tls-cert, --tls-key)",
+                                 policy=False)
+    tls_ca: str | None = _opt(None, "CA certificate (PEM) that signed the scheduler's and workers' certificates",
+                              policy=False)
+    tls_cert: str | None = _opt(None, "this grader's TLS certificate (PEM), signed by --tls-ca", policy=False)
+    tls_key: str | None = _opt(None, "the private key of --tls-cert (PEM)", policy=False)
+    db: str | None = _opt(None, "gradebook URL for nbgrader (e.g. postgresql+psycopg://user@/gradebook?host=/run/"
+                                "postgresql); default: sqlite in OUT/course/gradebook.db", policy=False)
+    resume: bool = _opt(False, "keep OUT and its gradebook, and grade only the students whose submission, the "
+                               "course source or the grading options changed since they were last graded",
+                        policy=False)
+    canvas: str | None = _opt(None, "a Canvas roster (its gradebook export, CSV): also write OUT/canvas.csv for "
+                                    "Canvas's gradebook import, matching students by SIS Login ID",
+                              metavar="ROSTER.csv", policy=False)
 
     def __post_init__(self):
         for f in fields(self):
@@ -66,6 +81,25 @@ class GradingOptions:
         object.__setattr__(self, "allow_read", tuple(os.path.abspath(p) for p in self.allow_read))
         if not self.assignment or any(c in self.assignment for c in "/\\*?[]"):
             raise GradingError(f"--assignment must be a plain folder name, got {self.assignment!r}")
+        tls = {"--tls-ca": self.tls_ca, "--tls-cert": self.tls_cert, "--tls-key": self.tls_key}
+        if self.scheduler is not None:
+            if not self.scheduler.startswith("tls://"):
+                raise GradingError(f"--scheduler must be a tls:// address (the workers receive hidden tests), got "
+                                   f"{self.scheduler!r}")
+            missing = [flag for flag, value in tls.items() if not value]
+            if missing:
+                raise GradingError(f"--scheduler {self.scheduler} needs {', '.join(missing)} (TLS certificates)")
+        for flag, value in tls.items():
+            if value is not None and not os.path.isfile(value):
+                raise GradingError(f"{flag} must be a PEM file, got {value!r} (not a file)")
+        if self.canvas is not None and not os.path.isfile(self.canvas):
+            raise GradingError(f"--canvas must be a roster CSV file, got {self.canvas!r} (not a file)")
+        if self.db is not None and "://" not in self.db:
+            raise GradingError(f"--db must be a database URL such as postgresql+psycopg://..., got {self.db!r}")
+
+    def policy(self) -> dict:
+        """The options that decide a grade (not where or how fast it is computed): part of a result's hash."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("policy", True)}
 
     @property
     def worker_count(self) -> int:
@@ -78,6 +112,8 @@ class GradingOptions:
         for f in fields(cls):
             flag = "--" + f.metadata.get("flag", f.name.replace("_", "-"))
             kw = dict(dest=f.name, help=f.metadata["help"])
+            if "metavar" in f.metadata and f.type != "tuple":
+                kw["metavar"] = f.metadata["metavar"]
             if f.type == "bool":
                 kw.update(action="store_true")
             elif f.type == "tuple":

@@ -21,8 +21,21 @@ class WorkerDied:
     reason: str
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the grader dies (SIGKILL of the grader leaves no orphans grading)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(conn) -> None:  # runs in the worker process
     from .task import grade_student
+
+    _die_with_parent()
 
     while True:
         try:
@@ -130,3 +143,85 @@ def run_local(keys, make_task, workers: int, retries: int, on_start=None):
             if worker.job:
                 worker.process.kill()
             worker.stop()
+
+
+# ------------------------------------------------------------------------------------------------ Dask
+def _same(value):
+    return value
+
+
+def _grade_on_worker(task, course):
+    """Runs on a Dask worker: the course bundle travels once per worker, the task per student."""
+    import dataclasses
+
+    from .task import grade_student
+
+    return grade_student(dataclasses.replace(task, course=course))
+
+
+def run_dask(keys, make_task, options, on_start=None):
+    """Yield (key, attempts, outcome or WorkerDied) for every key, graded on the Dask cluster at options.scheduler.
+
+    The scheduler, not this process, re-runs a task whose worker died: up to its `allowed-failures` setting
+    (distributed.scheduler.allowed-failures; start the scheduler with it equal to --retries for the local policy),
+    then the future fails with KilledWorker and the student is recorded as not graded. A result arrives once per
+    student whatever happened to the workers, so nothing is graded twice."""
+    import dataclasses
+    import uuid
+
+    from distributed import Client, as_completed
+    from distributed.security import Security
+
+    from .options import GradingError
+
+    security = Security(tls_ca_file=options.tls_ca, tls_client_cert=options.tls_cert,
+                        tls_client_key=options.tls_key, require_encryption=True)
+    try:
+        client = Client(options.scheduler, security=security, timeout="30s")
+    except (OSError, TimeoutError) as exc:
+        raise GradingError(f"--scheduler: cannot reach the Dask scheduler at {options.scheduler}: {exc}") from None
+    try:
+        keys = list(keys)
+        if not keys:
+            return
+        first = make_task(keys[0])
+        # the course bundle travels once per worker, as the result of a task rather than scattered data: a task's
+        # result lost with its worker is recomputed, scattered data would be lost for good
+        course = client.submit(_same, first.course, key=f"course-{uuid.uuid4().hex}", pure=False)
+        threads = max(1, sum(client.nthreads().values()))
+        pending, futures = iter(keys), as_completed()
+        owner = {}
+
+        def submit(key, task=None):
+            task = dataclasses.replace(task or make_task(key), course=None, work_parent=None)
+            future = client.submit(_grade_on_worker, task, course, key=f"grade-{uuid.uuid4().hex}", pure=False,
+                                   retries=0)
+            owner[future.key] = key
+            futures.add(future)
+            if on_start:
+                on_start(key, 1, "dask")
+
+        submit(keys[0], first)
+        while futures.count() < 2 * threads:  # every worker thread busy and a few queued, not the whole class
+            key = next(pending, None)
+            if key is None:
+                break
+            submit(key)
+        for future in futures:
+            key = owner.pop(future.key)
+            try:
+                outcome = future.result()
+            except GradingError:
+                raise
+            except Exception as exc:  # KilledWorker: its workers died allowed-failures + 1 times
+                if type(exc).__name__ != "KilledWorker":
+                    raise GradingError(f"grading {key!r} failed on the cluster: {type(exc).__name__}: {exc}") from None
+                outcome = WorkerDied(f"not graded: its Dask worker died while grading it ({exc})")
+            finally:
+                future.release()
+            yield key, 1, outcome
+            nxt = next(pending, None)
+            if nxt is not None:
+                submit(nxt)
+    finally:
+        client.close()

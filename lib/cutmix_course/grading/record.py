@@ -1,6 +1,7 @@
 """Record: the grader, the single writer of the gradebook and the grading folder, writes one task's outcome."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,18 @@ class StudentResult:
 
     def problem_text(self) -> str:
         return "; ".join(f"{kind}: {nb} {detail}".replace("  ", " ").strip() for kind, nb, detail in self.problems)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["problems"] = [list(p) for p in self.problems]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudentResult":
+        data = dict(data)
+        data["problems"] = [tuple(p) for p in data.get("problems", [])]
+        data["notebooks"] = {k: NotebookResult(**v) for k, v in data.get("notebooks", {}).items()}
+        return cls(**data)
 
 
 def write_files(out: Path, files: dict) -> None:
@@ -81,21 +94,26 @@ def record(gb, out: Path, assignment: str, submission: Submission, outcome: Stud
     return result_from_gradebook(gb, assignment, outcome, attempts)
 
 
-def result_from_gradebook(gb, assignment: str, outcome: StudentOutcome, attempts: int = 1) -> StudentResult:
-    sub = gb.find_submission(assignment, outcome.student)
-    result = StudentResult(outcome.student, problems=list(outcome.problems), seconds=outcome.seconds,
-                           attempts=attempts)
+def refresh_from_gradebook(gb, assignment: str, result: StudentResult) -> StudentResult:
+    """`result` with its scores as the gradebook has them now (manual grades included)."""
+    sub = gb.find_submission(assignment, result.student)
     result.raw_score, result.max_score = sub.score, sub.max_score
     result.seconds_late = sub.total_seconds_late
     result.late = result.seconds_late > 0
     result.penalty = sub.late_submission_penalty or 0.0
     result.score = max(0.0, result.raw_score - result.penalty)
     for snb in sorted(sub.notebooks, key=lambda n: n.name):
-        data = outcome.notebooks.get(snb.name)
-        result.notebooks[snb.name] = NotebookResult(
-            score=snb.score, max_score=snb.max_score, graded=bool(data and data.graded),
-            reused=bool(data and data.reused), seconds=data.seconds if data else 0.0,
-            cells={g.name: g.score for g in snb.grades})
+        nb = result.notebooks.setdefault(snb.name, NotebookResult())
+        nb.score, nb.max_score, nb.cells = snb.score, snb.max_score, {g.name: g.score for g in snb.grades}
+    return result
+
+
+def result_from_gradebook(gb, assignment: str, outcome: StudentOutcome, attempts: int = 1) -> StudentResult:
+    result = StudentResult(outcome.student, problems=list(outcome.problems), seconds=outcome.seconds,
+                           attempts=attempts)
+    for name, data in sorted(outcome.notebooks.items()):
+        result.notebooks[name] = NotebookResult(graded=data.graded, reused=data.reused, seconds=data.seconds)
+    refresh_from_gradebook(gb, assignment, result)
     if result.late:
         result.problems.append(("late", "", f"{result.seconds_late / 3600:.1f} h after the due date, penalty "
                                             f"{result.penalty:g}"))

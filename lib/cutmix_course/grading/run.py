@@ -1,16 +1,20 @@
-"""The grading run: prepare the course once, grade every student as a task (in local workers), record, export.
+"""The grading run: prepare the course once, grade every student as a task (local workers or Dask), record, export.
 
     out/course/source/<assignment>/      copy of the course's solutions (the gradebook is generated from it)
     out/course/release/<assignment>/     what generate_assignment made of it (checksums for restoring cells)
+    out/course/template.db               the gradebook as generate_assignment made it: each task grades in a copy
     out/course/submitted/<student>/...   the imported submissions (refused files are left out, see intake)
     out/course/autograded/, feedback/    nbgrader's outputs; feedback/ is what students get
-    out/course/gradebook.db              the sqlite gradebook, written by this process only
-    out/grades.csv, out/report.json      one row per student: score, late, problems
+    out/course/gradebook.db              the sqlite gradebook (unless --db), written by this process only
+    out/grades.csv, out/report.json      one row per student: score, late, problems; canvas.csv with --canvas
+    out/done.jsonl                       one line per student recorded: what --resume reads
     out/logs/                            nbgrader's log per student, each kernel's stderr, the workers' log
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -19,24 +23,24 @@ import warnings
 from pathlib import Path
 
 from .. import paths
-from .export import CourseCsvExport, GradingRun, summary_table, write_report  # noqa: F401 (summary_table: API)
+from .export import CourseCsvExport, GradingRun, write_canvas, write_report
 from .intake import read_submission, students_in
 from .options import GradingError, GradingOptions
-from .pool import WorkerDied, run_local
-from .record import record, result_from_gradebook
+from .pool import WorkerDied, run_dask, run_local
+from .record import StudentResult, record, refresh_from_gradebook
 from .sandbox import probe_sandbox, python_paths
-from .task import CourseBundle, StudentOutcome, StudentTask, course_config, quiet_logger
+from .task import CourseBundle, StudentOutcome, StudentTask, course_config, put_interpreter_on_path, quiet_logger
 
 MARKER = ".cutmix-grading"
 
 
 def grade(submissions, course=None, out=None, options: GradingOptions | None = None, *, progress=print,
-          **overrides) -> GradingRun:
+          bar: bool = False, **overrides) -> GradingRun:
     """Autograde every student in `submissions` (nbgrader's submitted/ layout), write feedback and the CSV.
 
     `options` (or keyword overrides of GradingOptions' fields) say how; `course` defaults to `paths.course_root()`,
-    `out` to COURSE/build/grading. Raises GradingError only when grading itself cannot run; each submission's
-    problems are in the result."""
+    `out` to COURSE/build/grading; `bar` shows a tqdm progress bar on stderr. Raises GradingError only when grading
+    itself cannot run; each submission's problems are in the result."""
     try:
         options = dataclasses.replace(options or GradingOptions(), **overrides)
     except TypeError as exc:
@@ -44,14 +48,13 @@ def grade(submissions, course=None, out=None, options: GradingOptions | None = N
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        return _grade(submissions, course, out, options, progress)
+        return _grade(submissions, course, out, options, progress, bar)
 
 
-def _source_directory(course: Path) -> str:
+def _course_config_file(course: Path):
     from traitlets.config.loader import PyFileConfigLoader
 
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    return cfg.CourseDirectory.get("source_directory", "source")
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
 
 
 def _locate(submissions, course, options) -> tuple[Path, Path]:
@@ -72,49 +75,81 @@ def _locate(submissions, course, options) -> tuple[Path, Path]:
     return course, submissions.resolve()
 
 
-def _prepare_out(out: Path) -> None:
-    if out.exists():
-        if any(out.iterdir()) and not (out / MARKER).exists():
-            raise GradingError(f"--out: {out} exists and is not a grading folder made by this command; "
-                               "choose an empty or new folder")
+def _prepare_out(out: Path, resume: bool) -> dict:
+    """Make (or, with resume, keep) the grading folder; return the records of done.jsonl (student -> record)."""
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise GradingError(f"--out: {out} exists and is not a grading folder made by this command; "
+                           "choose an empty or new folder")
+    done = {}
+    if resume and (out / "done.jsonl").exists():
+        for line in (out / "done.jsonl").read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line cut short when the previous run was killed
+                continue
+            done[entry["student"]] = entry
+    elif out.exists():
         shutil.rmtree(out)
-    (out / "logs" / "kernels").mkdir(parents=True)
-    (out / MARKER).write_text("made by python -m cutmix_course grade; deleted on the next run\n")
+    (out / "logs" / "kernels").mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by python -m cutmix_course grade; replaced on the next run unless --resume\n")
     os.chmod(out, 0o700)
+    return done
 
 
-def _prepare_course(course: Path, root: Path, options: GradingOptions) -> tuple[str, list]:
-    """Copy the course source into root/source, run generate_assignment (release + gradebook), set the due date.
-    Returns the gradebook's URL and the assignment's notebook names."""
+def _generate(course: Path, root: Path, db_url: str, options: GradingOptions) -> list:
+    """generate_assignment of root/source into the gradebook at `db_url` (with the course's own nbgrader_config.py,
+    so the checksums equal the students' release), the due date set; returns the notebook names."""
     from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log, parse_utc
     from traitlets.config import LoggingConfigurable
-    from traitlets.config.loader import PyFileConfigLoader
 
-    source = course / _source_directory(course) / options.assignment
-    if not source.is_dir() or not list(source.glob("*.ipynb")):
-        raise GradingError(f"--course: no notebooks in {source} (expected the nbgrader source of "
-                           f"'{options.assignment}')")
-    shutil.copytree(source, root / "source" / options.assignment)
-    # the course's own nbgrader_config.py (its release preprocessors), so the checksums equal the students' release
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config = _course_config_file(course)
     config.merge(course_config(root, options.assignment))
+    config.CourseDirectory.db_url = db_url
     parent = LoggingConfigurable(config=config, log=quiet_logger())
-    coursedir = CourseDirectory(parent=parent)
-    generated = capture_log(GenerateAssignment(coursedir=coursedir, parent=parent, force=True))
+    generated = capture_log(GenerateAssignment(coursedir=CourseDirectory(parent=parent), parent=parent, force=True))
     if not generated["success"]:
         raise GradingError("nbgrader generate_assignment failed on the course source:\n"
                            + generated.get("error", "") + generated.get("log", "")[-2000:])
-    with Gradebook(coursedir.db_url) as gb:
+    with Gradebook(db_url) as gb:
         if options.duedate:
             try:
                 gb.update_or_create_assignment(options.assignment, duedate=parse_utc(options.duedate))
             except Exception as exc:
                 raise GradingError(f"--duedate: cannot read {options.duedate!r} as a date ({exc})") from None
-        notebooks = sorted(nb.name for nb in gb.find_assignment(options.assignment).notebooks)
-    return coursedir.db_url, notebooks
+        return sorted(nb.name for nb in gb.find_assignment(options.assignment).notebooks)
+
+
+def _prepare_course(course: Path, root: Path, db_url: str, options: GradingOptions) -> list:
+    """Copy the course source into root/source; generate the template gradebook (fresh) and the real one."""
+    source = course / _course_config_file(course).CourseDirectory.get("source_directory", "source") / \
+        options.assignment
+    if not source.is_dir() or not list(source.glob("*.ipynb")):
+        raise GradingError(f"--course: no notebooks in {source} (expected the nbgrader source of "
+                           f"'{options.assignment}')")
+    shutil.rmtree(root / "source", ignore_errors=True)
+    shutil.copytree(source, root / "source" / options.assignment)
+    (root / "template.db").unlink(missing_ok=True)
+    notebooks = _generate(course, root, f"sqlite:///{root / 'template.db'}", options)
+    _generate(course, root, db_url, options)
+    return notebooks
+
+
+def _check_fresh_database(db_url: str, assignment: str, resume: bool) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if resume:
+        return
+    with Gradebook(db_url) as gb:
+        try:
+            n = len(gb.assignment_submissions(assignment))
+        except MissingEntry:
+            n = 0
+    if n:
+        raise GradingError(f"--db: the gradebook already holds {n} submission(s) of '{assignment}' (manual grades "
+                           "among them are kept): continue it with --resume, or give an empty database")
 
 
 def _read_only(course: Path, options: GradingOptions) -> tuple:
@@ -123,8 +158,21 @@ def _read_only(course: Path, options: GradingOptions) -> tuple:
     return tuple(python_paths() + list(options.allow_read) + sorted(map(str, quizzes)))
 
 
-def _grade(submissions, course, out, options: GradingOptions, progress) -> GradingRun:
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, dict) and all(isinstance(v, bytes) for v in part.values()):  # files
+            for key in sorted(part):
+                h.update(key.encode() + b"\0" + part[key] + b"\0")
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\1")
+    return h.hexdigest()
+
+
+def _grade(submissions, course, out, options: GradingOptions, progress, show_bar: bool) -> GradingRun:
     from nbgrader.api import Gradebook
+    from tqdm import tqdm
 
     started = time.monotonic()
     course, submitted = _locate(submissions, course, options)
@@ -137,27 +185,37 @@ def _grade(submissions, course, out, options: GradingOptions, progress) -> Gradi
         progress("WARNING: --sandbox none: student code runs with your rights (it can read the solutions and "
                  "write the gradebook)")
     out = Path(out or course / "build" / "grading").resolve()
-    _prepare_out(out)
+    done = _prepare_out(out, options.resume)
     root = out / "course"
-    # nbgrader runs the `alembic` executable (next to the interpreter) when it creates a gradebook
-    os.environ["PATH"] = os.path.dirname(os.path.abspath(sys.executable)) + os.pathsep + os.environ.get("PATH", "")
-    db_url, notebooks = _prepare_course(course, root, options)
+    root.mkdir(exist_ok=True)
+    put_interpreter_on_path()
+    db_url = options.db or f"sqlite:///{root / 'gradebook.db'}"
+    if options.db:
+        _check_fresh_database(db_url, options.assignment, options.resume)
+    notebooks = _prepare_course(course, root, db_url, options)
     source = root / "source" / options.assignment
     bundle = CourseBundle(
         assignment=options.assignment, notebooks=tuple(notebooks),
         source={str(p.relative_to(source)): p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file()},
-        gradebook=(root / "gradebook.db").read_bytes(), read_only=_read_only(course, options))
+        gradebook=(root / "template.db").read_bytes(), read_only=_read_only(course, options))
+    course_hash = _digest(bundle.source, options.policy())
 
     students = students_in(submitted)
-    workers = max(1, min(options.worker_count, len(students)))
-    progress(f"Grading {len(students)} submission(s) of '{options.assignment}' ({len(notebooks)} notebooks each), "
-             f"sandbox: {options.sandbox}, cell timeout {options.timeout} s, {workers} worker(s)")
-    intake, reuse = {}, {}
-    (out / "work").mkdir()
-
-    def make_task(student):
+    intake, hashes = {}, {}
+    for student in students:  # what changed since the last run (with --resume): only those are graded
         intake[student] = read_submission(student, submitted / student / options.assignment, notebooks,
                                           options.max_notebook_mb)
+        hashes[student] = _digest(intake[student].files, intake[student].problems, course_hash)
+    todo = [s for s in students if done.get(s, {}).get("hash") != hashes[s]]
+    workers = max(1, min(options.worker_count, len(todo) or 1))
+    where = f"Dask at {options.scheduler}" if options.scheduler else f"{workers} worker(s)"
+    progress(f"Grading {len(students)} submission(s) of '{options.assignment}' ({len(notebooks)} notebooks each), "
+             f"sandbox: {options.sandbox}, cell timeout {options.timeout} s, {where}"
+             + (f"; {len(students) - len(todo)} unchanged since the last run, kept" if options.resume else ""))
+    reuse = {}
+    (out / "work").mkdir(exist_ok=True)
+
+    def make_task(student):
         return StudentTask(intake[student], bundle, options, reuse=dict(reuse) if options.reuse else {},
                            work_parent=str(out / "work"))
 
@@ -168,34 +226,51 @@ def _grade(submissions, course, out, options: GradingOptions, progress) -> Gradi
         workers_log.flush()
 
     results = {}
-    width = len(str(len(students)))
+    bar = tqdm(total=len(todo), unit="student", file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
+    say = (lambda line: bar.write(line, file=sys.stdout)) if show_bar else progress
+    failed, width = 0, len(str(len(todo)))
+    tasks = run_dask(todo, make_task, options, on_start) if options.scheduler else \
+        run_local(todo, make_task, workers, options.retries, on_start)
     try:
-        with Gradebook(db_url) as gb:
-            for student, attempts, outcome in run_local(students, make_task, workers, options.retries, on_start):
+        with Gradebook(db_url) as gb, (out / "done.jsonl").open("a", encoding="utf-8") as journal:
+            for student in students:
+                if student not in todo:  # kept from the last run; its scores as the gradebook has them now
+                    results[student] = refresh_from_gradebook(gb, options.assignment,
+                                                              StudentResult.from_dict(done[student]["result"]))
+            for student, attempts, outcome in tasks:
                 if isinstance(outcome, WorkerDied):
-                    sub = intake[student]
-                    outcome = StudentOutcome(student, problems=[*sub.problems, ("worker died", "", outcome.reason)])
+                    outcome = StudentOutcome(student, problems=[*intake[student].problems,
+                                                                ("worker died", "", outcome.reason)])
                 reuse.update(outcome.reuse)
-                result = record(gb, out, options.assignment, intake.pop(student), outcome, attempts)
+                result = record(gb, out, options.assignment, intake[student], outcome, attempts)
                 results[student] = result
+                journal.write(json.dumps({"student": student, "hash": hashes[student],
+                                          "result": result.to_dict()}, ensure_ascii=False) + "\n")
+                journal.flush()
+                failed += any(k in ("worker died", "ungradable") for k, _, _ in result.problems)
+                bar.set_postfix(failed=failed, refresh=False)
+                bar.update(1)
                 summary = " ".join(f"{nb[:2]}:{r.score:g}/{r.max_score:g}{'r' if r.reused else ''}"
                                    for nb, r in result.notebooks.items())
-                progress(f"[{len(results):>{width}}/{len(students)}] {student}: {summary}  {result.seconds:.1f} s"
-                         + (f"  ({len(result.problems)} problem(s))" if result.problems else ""))
+                say(f"[{len(results) - (len(students) - len(todo)):>{width}}/{len(todo)}] {student}: {summary}  "
+                    f"{result.seconds:.1f} s" + (f"  ({len(result.problems)} problem(s))" if result.problems else ""))
     finally:
+        bar.close()
         workers_log.close()
         shutil.rmtree(out / "work", ignore_errors=True)
 
     csv_path = out / "grades.csv"
     ordered = [results[s] for s in students]
-    exporter = CourseCsvExport(to=str(csv_path), problems=[[r.student, r.problem_text()] for r in ordered])
     with Gradebook(db_url) as gb:
-        exporter.export(gb)
+        CourseCsvExport(to=str(csv_path), problems=[[r.student, r.problem_text()] for r in ordered]).export(gb)
     run = GradingRun(out=out, sandbox=options.sandbox, students=ordered, csv=csv_path, feedback=root / "feedback",
-                     gradebook=root / "gradebook.db", db_url=db_url, workers=workers,
-                     seconds=time.monotonic() - started)
+                     gradebook=root / "gradebook.db", db_url=db_url, workers=0 if options.scheduler else workers,
+                     graded=len(todo), seconds=time.monotonic() - started)
+    if options.canvas:
+        run.canvas, run.canvas_unmatched = write_canvas(Path(options.canvas), out / "canvas.csv", options.assignment,
+                                                        ordered)
     write_report(run)
     return run
 
 
-__all__ = ["grade", "GradingRun", "result_from_gradebook"]
+__all__ = ["grade", "GradingRun"]

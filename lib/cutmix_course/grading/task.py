@@ -63,6 +63,13 @@ class StudentOutcome:
     seconds: float = 0.0
 
 
+def put_interpreter_on_path() -> None:
+    """nbgrader runs the `alembic` executable (next to the interpreter) when it creates a gradebook."""
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def quiet_logger(name: str = "cutmix_course.grading.nbgrader"):
     log = logging.getLogger(name)
     log.setLevel(logging.INFO)
@@ -86,6 +93,8 @@ def course_config(root: Path, assignment: str):
     c.CourseDirectory.student_id = "*"
     c.CourseDirectory.notebook_id = "*"
     c.CourseDirectory.assignment_id = assignment
+    # a real course row: nbgrader's default id '' is never created, which only sqlite (no foreign keys) tolerates
+    c.CourseDirectory.course_id = "default_course"
     return c
 
 
@@ -141,8 +150,7 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
     logs, kernel_logs = work / "logs" / student, work / "logs" / "kernels"
     logs.mkdir(parents=True)
     kernel_logs.mkdir(parents=True)
-    # nbgrader runs the `alembic` executable next to the interpreter when it opens a gradebook
-    os.environ["PATH"] = os.path.dirname(os.path.abspath(sys.executable)) + os.pathsep + os.environ.get("PATH", "")
+    put_interpreter_on_path()
 
     config = course_config(root, assignment)
     configure(config, options)
