@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= reports/trace
 ARGS    ?=
 
-.PHONY: all trace trace-quick test test-fast lab release bench grade system sandbox clean help
+.PHONY: all trace trace-quick test test-fast lab release bench bench-grade grade system sandbox clean help
 all: help
 
 $(STAMP): requirements.txt pyproject.toml
@@ -50,6 +50,10 @@ release: $(STAMP)
 ## bench: the speed benchmark (ratios against references measured in the same run)
 bench: $(STAMP)
 	$(PY) -m cutmix_course bench $(ARGS)
+
+## bench-grade: grading throughput with 1 and 2 workers on N copies of the solution (ARGS="--students N")
+bench-grade: $(STAMP) sandbox
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course bench-grade $(ARGS)
 
 ## grade: autograde submissions (default: the bundled examples) and print the summary table
 grade: $(STAMP) sandbox

@@ -4,6 +4,7 @@ trace  runs the whole pipeline headless (data -> Cutout/CutMix -> three training
        report folder with markdown and figures.
 bench  the speed benchmark (see cutmix_course.bench).
 grade  autograde a folder of nbgrader submissions (see cutmix_course.grading).
+bench-grade  grading throughput with 1 and 2 workers (see cutmix_course.grading.bench).
 """
 from __future__ import annotations
 
@@ -156,10 +157,10 @@ def trace_main(argv=None) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"trace": trace_main, "bench": _bench, "grade": _grade}
+    commands = {"trace": trace_main, "bench": _bench, "grade": _grade, "bench-grade": _bench_grade}
     if not argv or argv[0] not in commands:
-        print("usage: python -m cutmix_course {trace,bench,grade} [options]   (--help after a command for its options)",
-              file=sys.stderr)
+        print("usage: python -m cutmix_course {trace,bench,grade,bench-grade} [options]   (--help after a command "
+              "for its options)", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:])
 
@@ -174,3 +175,9 @@ def _grade(argv) -> int:
     from .grading.cli import main_grade
 
     return main_grade(argv)
+
+
+def _bench_grade(argv) -> int:
+    from .grading.bench import main as bench_grade_main
+
+    return bench_grade_main(argv)

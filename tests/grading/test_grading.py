@@ -280,7 +280,7 @@ def _scores(run) -> dict:
                         s.score) for s in run.students}
 
 
-def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path):
+def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path, capsys):
     examples = [ex.Example("p1-solution", "the solution"),
                 ex.Example("p2-no-cutout", "01_cutout missing", edits=[ex.remove("01_cutout")],
                            fail={"01_cutout": "*"}, problems=["missing"]),
@@ -292,10 +292,12 @@ def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path):
     runs = {}
     for workers in (1, 2):
         runs[workers] = grade(submitted, course.root, tmp_path / f"out{workers}", sandbox="bwrap", timeout=20,
-                              workers=workers, progress=lambda line: None)
+                              workers=workers, progress=lambda line: None, bar=workers == 2)
         assert runs[workers].workers == workers
         assert ex.mismatches(runs[workers], expected) == []
     assert _scores(runs[1]) == _scores(runs[2])
+    bar = capsys.readouterr().err  # the progress bar: students done, failures, time left
+    assert "4/4" in bar and "student" in bar and "failed=0" in bar
     with open(runs[2].csv, newline="", encoding="utf-8") as fh:
         assert sorted(row["student_id"] for row in csv.DictReader(fh)) == sorted(expected["students"])
 

@@ -239,3 +239,36 @@ def test_a_file_that_is_not_a_canvas_roster_is_refused_naming_the_missing_column
     with pytest.raises(GradingError, match="SIS Login ID"):
         write_canvas(roster, tmp_path / "canvas.csv", "hw", [])
     assert not (tmp_path / "canvas.csv").exists()
+
+
+# ------------------------------------------------------------------------------------------ GuardedExecute
+def test_guarded_execute_on_a_hand_made_notebook(tmp_path):
+    """A real kernel (no sandbox, so no bubblewrap needed): output capped while it runs, a dead kernel costs the
+    rest of the notebook only, and the time spent starting kernels and running cells is accounted for."""
+    from nbgrader.utils import determine_grade
+    from traitlets.config import Config
+
+    from cutmix_course.grading.preprocessors import GuardedExecute
+
+    config = Config()
+    config.SandboxedKernelManager.sandbox = "none"
+    config.SandboxedKernelManager.scratch_root = str(tmp_path / "scratch")
+    config.SandboxedKernelManager.log_dir = str(tmp_path)
+    ex = GuardedExecute(config=config, timeout=30, max_output_bytes=2000)
+    cells = [new_code_cell("print('x' * 100)\nfor i in range(100):\n    print('flood' * 100)"),
+             _test_cell("assert 1 + 1 == 2"),
+             new_code_cell("import os\nos._exit(3)"),
+             _test_cell("assert True")]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    resources = {"metadata": {"path": str(tmp_path)}, "nbgrader": {"student": "s", "notebook": "n"}}
+    nb, resources = ex.preprocess(nb, resources)
+    state = state_of(resources)
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert len(printed) < 3000 and "output truncated by the grader" in printed
+    assert determine_grade(nb.cells[1])[0] == 1
+    assert nb.cells[2].outputs[-1].ename == "KernelDied" and "exit status 3" in nb.cells[2].outputs[-1].evalue
+    assert nb.cells[3].outputs[0].ename == "NotRun" and determine_grade(nb.cells[3])[0] == 0
+    assert [k for k, _ in state.findings] == ["output", "kernel died"]
+    assert all(state.timings[k] > 0 for k in ("kernel start", "kernel stop", "cells (student code and tests)"))
+    assert (tmp_path / "s--n.log").exists()  # the kernel's stderr, under a readable name

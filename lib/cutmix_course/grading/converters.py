@@ -42,6 +42,9 @@ def configure(c, options) -> None:
     c.GenerateFeedback.preprocessors = FEEDBACK
     c.TestCellPolicy.stderr_as_output = options.stderr == "output"
     c.Execute.timeout = options.timeout
+    # every output is collected when the last cell ends: stop the kernel at once instead of nbclient's graceful
+    # shutdown, which cost 1.5 s per notebook here (9 s of a 45 s student, measured with bench-grade)
+    c.Execute.shutdown_kernel = "immediate"
     c.GuardedExecute.notebook_timeout = options.notebook_timeout
     c.GuardedExecute.max_output_bytes = options.max_output_kb * 1024
     c.GuardedExecute.reuse = options.reuse

@@ -66,7 +66,8 @@ def write_report(run: GradingRun) -> None:
             "canvas_unmatched": run.canvas_unmatched, "students": [
         {"student": s.student, "score": s.score, "raw_score": s.raw_score, "max_score": s.max_score,
          "late": s.late, "seconds_late": s.seconds_late, "penalty": s.penalty, "seconds": round(s.seconds, 2),
-         "attempts": s.attempts, "problems": [list(p) for p in s.problems],
+         "attempts": s.attempts, "timings": {k: round(v, 2) for k, v in s.timings.items()},
+         "problems": [list(p) for p in s.problems],
          "notebooks": {k: vars(v) for k, v in s.notebooks.items()}} for s in run.students]}
     (run.out / "report.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
 

@@ -16,9 +16,13 @@ class GradingState:
     findings: list = field(default_factory=list)  # (kind, detail), in the order noticed
     reuse: dict = field(default_factory=dict)     # GuardedExecute's cache: content digest -> (outputs, findings, lang)
     reused: bool = False                          # the last notebook's outputs came from `reuse`
+    timings: dict = field(default_factory=dict)   # where the time went: phase -> seconds (see `timed`)
 
     def note(self, kind: str, detail: str) -> None:
         self.findings.append((kind, detail))
+
+    def timed(self, phase: str, seconds: float) -> None:
+        self.timings[phase] = self.timings.get(phase, 0.0) + seconds
 
     def __deepcopy__(self, memo):
         # nbconvert deep-copies `resources` before the preprocessors run; the state is a handle owned by the caller,

@@ -32,10 +32,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn) -> None:  # runs in the worker process
+def _worker_main(conn, threads: int) -> None:  # runs in the worker process
+    import os
+
     from .task import grade_student
 
     _die_with_parent()
+    # N workers share the cores: each kernel's torch gets its share of threads instead of all of them
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
     while True:
         try:
@@ -65,9 +69,10 @@ def _death(process) -> str:
 
 
 class _Worker:
-    def __init__(self, ctx):
+    def __init__(self, ctx, threads: int):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="cutmix-grading-worker")
+        self.process = ctx.Process(target=_worker_main, args=(child, threads), daemon=True,
+                                   name="cutmix-grading-worker")
         self.process.start()
         child.close()
         self.job = None  # (key, attempt) being graded
@@ -89,9 +94,12 @@ def run_local(keys, make_task, workers: int, retries: int, on_start=None):
 
     `make_task(key)` builds the task just before it is sent (so it can carry what earlier tasks produced);
     `on_start(key, attempt, pid)` is called when a worker takes a task."""
+    import os
+
     from .options import GradingError
 
     ctx = mp.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
     queue = deque((key, 1) for key in keys)
     pool: list[_Worker] = []
     try:
@@ -99,7 +107,7 @@ def run_local(keys, make_task, workers: int, retries: int, on_start=None):
             while queue and len([w for w in pool if w.job]) < workers:
                 idle = next((w for w in pool if not w.job), None)
                 if idle is None:
-                    idle = _Worker(ctx)
+                    idle = _Worker(ctx, threads)
                     pool.append(idle)
                 key, attempt = queue.popleft()
                 idle.job = (key, attempt)

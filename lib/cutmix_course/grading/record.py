@@ -30,6 +30,7 @@ class StudentResult:
     penalty: float = 0.0
     seconds: float = 0.0         # wall time to grade this student (in its worker)
     attempts: int = 1            # 2 or more: a worker died while grading this student and it was graded again
+    timings: dict = field(default_factory=dict)  # phase -> seconds (kernel start, cells, nbgrader, feedback, other)
     problems: list = field(default_factory=list)  # [(kind, notebook, detail)]
     notebooks: dict = field(default_factory=dict)  # notebook -> NotebookResult
 
@@ -110,7 +111,7 @@ def refresh_from_gradebook(gb, assignment: str, result: StudentResult) -> Studen
 
 def result_from_gradebook(gb, assignment: str, outcome: StudentOutcome, attempts: int = 1) -> StudentResult:
     result = StudentResult(outcome.student, problems=list(outcome.problems), seconds=outcome.seconds,
-                           attempts=attempts)
+                           attempts=attempts, timings=dict(outcome.timings))
     for name, data in sorted(outcome.notebooks.items()):
         result.notebooks[name] = NotebookResult(graded=data.graded, reused=data.reused, seconds=data.seconds)
     refresh_from_gradebook(gb, assignment, result)

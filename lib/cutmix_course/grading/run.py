@@ -133,7 +133,11 @@ def _prepare_course(course: Path, root: Path, db_url: str, options: GradingOptio
     shutil.copytree(source, root / "source" / options.assignment)
     (root / "template.db").unlink(missing_ok=True)
     notebooks = _generate(course, root, f"sqlite:///{root / 'template.db'}", options)
-    _generate(course, root, db_url, options)
+    main = root / "gradebook.db"
+    if db_url == f"sqlite:///{main}" and not main.exists():
+        shutil.copy2(root / "template.db", main)  # a new sqlite gradebook starts as the template
+    else:  # PostgreSQL, or a gradebook kept by --resume: nbgrader brings it up to date
+        _generate(course, root, db_url, options)
     return notebooks
 
 

@@ -61,6 +61,7 @@ class StudentOutcome:
     files: dict = field(default_factory=dict)      # path relative to the grading folder -> bytes
     reuse: dict = field(default_factory=dict)      # cache entries this task added
     seconds: float = 0.0
+    timings: dict = field(default_factory=dict)    # phase -> seconds: where this student's time went
 
 
 def put_interpreter_on_path() -> None:
@@ -119,6 +120,7 @@ def grade_student(task: StudentTask) -> StudentOutcome:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     outcome.seconds = time.monotonic() - started
+    outcome.timings["other (set-up, copies, clean-up)"] = max(0.0, outcome.seconds - sum(outcome.timings.values()))
     return outcome
 
 
@@ -177,6 +179,7 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
                 done = capture_log(CourseAutograde(coursedir=coursedir, parent=parent, force=True,
                                                    create_student=True, state=state))
             seconds = time.monotonic() - t0
+            state.timed("nbgrader autograde", seconds)
             (logs / f"{nb}.autograde.log").write_text(done.get("log", "") + done.get("error", ""), encoding="utf-8")
             for kind, detail in state.findings:
                 if (kind, nb, detail) not in outcome.problems:
@@ -210,8 +213,10 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
                 result.comments = {c.name: c.auto_comment for c in snb.comments}
 
         if len(ungradable) < len(course.notebooks):
+            t0 = time.monotonic()
             with temp_attrs(coursedir, student_id=student, notebook_id="*"):
                 fb = capture_log(GenerateFeedback(coursedir=coursedir, parent=parent, force=True))
+            state.timed("feedback", time.monotonic() - t0)
             (logs / "feedback.log").write_text(fb.get("log", "") + fb.get("error", ""), encoding="utf-8")
             if not fb["success"]:
                 outcome.problems.append(("feedback", "", "nbgrader generate_feedback failed (see logs)"))
@@ -227,4 +232,9 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
     outcome.files.update(_files_under(logs, f"logs/{student}"))
     outcome.files.update(_files_under(kernel_logs, "logs/kernels"))
     outcome.reuse = {k: v for k, v in state.reuse.items() if k not in task.reuse}
+    timings = dict(state.timings)
+    autograde = timings.pop("nbgrader autograde", 0.0)  # includes the kernels and the cells: the rest is nbgrader's
+    inside = sum(timings.get(k, 0.0) for k in ("kernel start", "kernel stop", "cells (student code and tests)"))
+    timings["nbgrader bookkeeping (sanitize, grades, gradebook)"] = max(0.0, autograde - inside)
+    outcome.timings = timings
     return outcome
