@@ -5,6 +5,7 @@ cluster on a unix socket, a Dask scheduler with worker processes on 127.0.0.1 sp
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -134,3 +136,45 @@ class DaskCluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+# A cell for a submission whose grading a test interrupts: it leaves a marker in its working folder (which the host
+# sees under the task's temporary folder), then keeps its worker busy long enough to be killed there.
+SLOW_WITH_MARKER = '''\
+import time
+open("KILL-ME", "w").write("now")  # the test kills the worker grading this student when it sees this file
+time.sleep(8)
+'''
+
+
+@contextlib.contextmanager
+def kill_once_when(find_pid, group: bool = False):
+    """While the block runs, call `find_pid()` every 0.2 s; SIGKILL the first pid it returns (its process group with
+    `group`), once. Yields the list of killed pids (empty if `find_pid` never found one)."""
+    killed, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set() and not killed:
+            pid = find_pid()
+            if pid is not None:
+                (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def local_worker_of(out: Path, student: str):
+    """A `find_pid` for kill_once_when: the local worker grading `student` once its marker is there."""
+    def find():
+        if list((out / "work").glob("*/scratch/*/KILL-ME")):
+            lines = (out / "logs" / "workers.log").read_text().splitlines()
+            return int([line for line in lines if line.endswith(" " + student)][-1].split()[0])
+        return None
+    return find

@@ -20,6 +20,7 @@ import torch
 from cutmix_course.grading import grade, summary_table
 
 from . import examples as ex
+from . import services
 from . import toy_course as tc
 
 pytestmark = pytest.mark.slow
@@ -52,13 +53,6 @@ def _printed(run, student: str, notebook: str) -> str:
 def _tree_digest(folder: Path) -> dict:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    root = tc.make_course(tmp_path_factory.mktemp("toy") / "course")
-    return SimpleNamespace(root=root, solution=ex.read_set(root / "solutions" / tc.ASSIGNMENT),
-                           release=ex.read_set(root / "notebooks" / tc.ASSIGNMENT))
 
 
 @pytest.fixture(scope="module")
@@ -302,47 +296,22 @@ def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path, caps
         assert sorted(row["student_id"] for row in csv.DictReader(fh)) == sorted(expected["students"])
 
 
-SLOW_WITH_MARKER = '''\
-import time
-open("KILL-ME", "w").write("now")  # the test kills this student's worker when it sees this file
-time.sleep(8)
-'''
 
 
 def test_a_worker_killed_in_the_middle_of_a_student_costs_nothing(course, tmp_path):
     """SIGKILL of the worker process while it grades a student (as the OOM killer would): the student is graded
     again by a new worker, every student appears once, with the scores of an undisturbed run."""
-    import os
-    import signal
-    import threading
-    import time
-
     examples = [ex.Example("k1-solution", "the solution"),
                 ex.Example("k2-slow", "a slow cell: its worker is killed once",
-                           edits=[ex.insert_after("02_basics", "mean", SLOW_WITH_MARKER)]),
+                           edits=[ex.insert_after("02_basics", "mean", services.SLOW_WITH_MARKER)]),
                 ex.Example("k3-no-cutout", "01_cutout missing", edits=[ex.remove("01_cutout")],
                            fail={"01_cutout": "*"}, problems=["missing"])]
     submitted = ex.build(examples, course.solution, course.release, tmp_path / "examples", tc.ASSIGNMENT)
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
-    out, killed, stop = tmp_path / "out", [], threading.Event()
-
-    def killer():
-        while not stop.is_set() and not killed:
-            if list((out / "work").glob("*/scratch/*/KILL-ME")):
-                lines = (out / "logs" / "workers.log").read_text().split("\n")
-                pid = [int(line.split()[0]) for line in lines if line.endswith(" k2-slow")][-1]
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=killer, daemon=True)
-    watcher.start()
-    try:
+    out = tmp_path / "out"
+    with services.kill_once_when(services.local_worker_of(out, "k2-slow")) as killed:
         run = grade(submitted, course.root, out, sandbox="bwrap", timeout=30, workers=2, retries=1,
                     progress=lambda line: None)
-    finally:
-        stop.set()
-        watcher.join()
     assert killed, "the slow cell never ran, so nothing was killed"
     assert ex.mismatches(run, expected) == []
     assert run.by_student()["k2-slow"].attempts == 2
@@ -356,35 +325,18 @@ def test_a_worker_killed_in_the_middle_of_a_student_costs_nothing(course, tmp_pa
 
 def test_a_student_whose_worker_always_dies_is_recorded_with_the_reason(course, tmp_path):
     """With no retry left, the student gets a row, a 0 and the reason; the others are graded as usual."""
-    import os
-    import signal
-    import threading
-    import time
-
     examples = [ex.Example("d1-solution", "the solution"),
                 ex.Example("d2-doomed", "its worker is killed; no retries",
-                           edits=[ex.remove("01_cutout"), ex.insert_after("02_basics", "mean", SLOW_WITH_MARKER)],
+                           edits=[ex.remove("01_cutout"),
+                                  ex.insert_after("02_basics", "mean", services.SLOW_WITH_MARKER)],
                            fail={"01_cutout": "*", "02_basics": "*"}, problems=["missing", "worker died"])]
     submitted = ex.build(examples, course.solution, course.release, tmp_path / "examples", tc.ASSIGNMENT)
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
-    out, stop = tmp_path / "out", threading.Event()
-
-    def killer():
-        while not stop.is_set():
-            if list((out / "work").glob("*/scratch/*/KILL-ME")):
-                lines = (out / "logs" / "workers.log").read_text().split("\n")
-                os.kill(int([line for line in lines if line.endswith(" d2-doomed")][-1].split()[0]), signal.SIGKILL)
-                return
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=killer, daemon=True)
-    watcher.start()
-    try:
+    out = tmp_path / "out"
+    with services.kill_once_when(services.local_worker_of(out, "d2-doomed")) as killed:
         run = grade(submitted, course.root, out, sandbox="bwrap", timeout=30, workers=2, retries=0,
                     progress=lambda line: None)
-    finally:
-        stop.set()
-        watcher.join()
+    assert killed
     assert ex.mismatches(run, expected) == []
     doomed = run.by_student()["d2-doomed"]
     assert "killed by SIGKILL" in doomed.problem_text() and doomed.score == 0

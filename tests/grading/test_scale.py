@@ -6,12 +6,10 @@ student, notebook and test cell, and the same problem kinds.
 """
 import csv
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from types import SimpleNamespace
 
@@ -25,11 +23,6 @@ from .test_grading import TOY_DELEGATION, _scores
 
 pytestmark = pytest.mark.slow
 
-SLOW_WITH_MARKER = '''\
-import time
-open("KILL-ME", "w").write("now")  # the test kills the worker holding this student when it sees this file
-time.sleep(8)
-'''
 
 
 def _examples():
@@ -37,13 +30,6 @@ def _examples():
             ex.Example("c2-no-cutout", "01_cutout missing", edits=[ex.remove("01_cutout")],
                        fail={"01_cutout": "*"}, problems=["missing"]),
             TOY_DELEGATION]
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    root = tc.make_course(tmp_path_factory.mktemp("toy") / "course")
-    return SimpleNamespace(root=root, solution=ex.read_set(root / "solutions" / tc.ASSIGNMENT),
-                           release=ex.read_set(root / "notebooks" / tc.ASSIGNMENT))
 
 
 @pytest.fixture(scope="module")
@@ -93,30 +79,22 @@ def test_dask_cluster_over_tls_survives_a_killed_worker(course, reference, tmp_p
     certs = services.make_certificates(tmp_path / "certs")
     cluster = services.DaskCluster(tmp_path / "cluster", certs, workers=2, allowed_failures=1)
     slow = ex.Example("c4-slow", "a slow cell: the worker grading it is killed once",
-                      edits=[ex.insert_after("02_basics", "mean", SLOW_WITH_MARKER)])
+                      edits=[ex.insert_after("02_basics", "mean", services.SLOW_WITH_MARKER)])
     submitted = ex.build([*_examples(), slow], course.solution, course.release, tmp_path / "examples",
                          tc.ASSIGNMENT)
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
-    killed, stop = [], threading.Event()
+    def worker_holding_the_marker():
+        for worker, tmp in zip(cluster.workers, cluster.tmpdirs):
+            if list(tmp.glob("cutmix-grade-*/scratch/*/KILL-ME")):
+                return worker.pid
+        return None
 
-    def killer():
-        while not stop.is_set() and not killed:
-            for worker, tmp in zip(cluster.workers, cluster.tmpdirs):
-                if list(tmp.glob("cutmix-grade-*/scratch/*/KILL-ME")):
-                    os.killpg(worker.pid, signal.SIGKILL)
-                    killed.append(worker.pid)
-                    break
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=killer, daemon=True)
-    watcher.start()
     try:
-        run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=30,
-                    scheduler=cluster.address, tls_ca=certs["ca"], tls_cert=certs["cert"], tls_key=certs["key"],
-                    progress=lambda line: None)
+        with services.kill_once_when(worker_holding_the_marker, group=True) as killed:
+            run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=30,
+                        scheduler=cluster.address, tls_ca=certs["ca"], tls_cert=certs["cert"],
+                        tls_key=certs["key"], progress=lambda line: None)
     finally:
-        stop.set()
-        watcher.join()
         cluster.stop()
     assert killed, "the slow student never ran, so no worker was killed"
     assert ex.mismatches(run, expected) == []

@@ -245,10 +245,9 @@ def test_a_file_that_is_not_a_canvas_roster_is_refused_naming_the_missing_column
 def test_guarded_execute_on_a_hand_made_notebook(tmp_path):
     """A real kernel (no sandbox, so no bubblewrap needed): output capped while it runs, a dead kernel costs the
     rest of the notebook only, and the time spent starting kernels and running cells is accounted for."""
+    from cutmix_course.grading.preprocessors import GuardedExecute
     from nbgrader.utils import determine_grade
     from traitlets.config import Config
-
-    from cutmix_course.grading.preprocessors import GuardedExecute
 
     config = Config()
     config.SandboxedKernelManager.sandbox = "none"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def store_grades(gb, assignment: str, outcome: StudentOutcome) -> None:
 def record(gb, out: Path, assignment: str, submission: Submission, outcome: StudentOutcome,
            attempts: int = 1) -> StudentResult:
     """Write the submission (as imported), the outcome's files and grades; return the student's result as the
-    gradebook now has it."""
+    gradebook now has it. What an earlier run (--resume) left of this student is replaced, not merged."""
+    for area in ("submitted", "autograded", "feedback"):
+        shutil.rmtree(out / "course" / area / submission.student, ignore_errors=True)
     write_files(out / "course" / "submitted" / submission.student / assignment, submission.files)
     (out / "course" / "submitted" / submission.student / assignment).mkdir(parents=True, exist_ok=True)
     write_files(out, outcome.files)
