@@ -271,3 +271,28 @@ def test_guarded_execute_on_a_hand_made_notebook(tmp_path):
     assert [k for k, _ in state.findings] == ["output", "kernel died"]
     assert all(state.timings[k] > 0 for k in ("kernel start", "kernel stop", "cells (student code and tests)"))
     assert (tmp_path / "s--n.log").exists()  # the kernel's stderr, under a readable name
+
+
+# ------------------------------------------------------------------------------------------ kernel side stays light
+def test_the_kernel_side_imports_nothing_of_the_grader():
+    """What runs in a student's kernel (the entry point, the tripwire) must not pull in the grader: nbgrader,
+    jupyter_client, traitlets or the grading package's grader-side modules."""
+    code = ("import sys\nimport cutmix_course.grading.kernel, cutmix_course.grading.integrity\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('nbgrader', 'jupyter_client', 'traitlets', "
+            "'cutmix_course'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert eval(done.stdout) == ["cutmix_course", "cutmix_course.grading", "cutmix_course.grading.integrity",
+                                 "cutmix_course.grading.kernel", "cutmix_course.grading.options",
+                                 "cutmix_course.grading.protocol", "cutmix_course.paths"]
+
+
+def test_hidden_tests_import_only_the_kernel_side_integrity_module():
+    root = Path(__file__).resolve().parents[2]
+    imports = set()
+    for path in sorted((root / "solutions").rglob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for line in cell.source.splitlines():
+                if "cutmix_course.grad" in line:
+                    imports.add(line.strip())
+    assert imports == {"from cutmix_course.grading.integrity import forbid_reference"}
