@@ -96,3 +96,39 @@ def test_strip_hidden_matches_nbgrader_and_can_leave_a_note():
     cleared, _ = ClearHiddenTests().preprocess_cell(cell, {}, 0)
     assert _strip_hidden(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS") == cleared.source
     assert _strip_hidden(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", note="# hidden") == "a = 1\n# hidden\nb = 2"
+
+
+# ------------------------------------------------------------------------------------------ C-level functions
+def own_softmax(x):
+    e = torch.exp(x - x.max(dim=-1, keepdim=True).values)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+SOFTMAX_TARGETS = ("torch.softmax", "torch.Tensor.softmax", "torch.nn.functional.softmax", "torch.log_softmax")
+
+
+@pytest.mark.parametrize("delegate, caught", [
+    (lambda x: torch.softmax(x, -1), "torch.softmax"),
+    (lambda x: x.softmax(-1), "torch.Tensor.softmax"),                # a C method, reached through the instance
+    (lambda x: torch.Tensor.softmax(x, -1), "torch.Tensor.softmax"),
+    (lambda x: torch.nn.functional.softmax(x, -1), "torch.nn.functional.softmax"),
+    (lambda x: torch.log_softmax(x, -1).exp(), "torch.log_softmax"),
+    (lambda x: getattr(torch, "soft" + "max")(x, -1), "torch.softmax"),  # by any name
+])
+def test_delegation_to_a_c_level_function_is_caught(delegate, caught):
+    x = torch.randn(4, 5)
+    with pytest.raises(ReferenceUsedError, match=caught.replace(".", r"\.")):
+        with forbid_reference(*SOFTMAX_TARGETS):
+            delegate(x)
+
+
+def test_own_computation_with_other_c_functions_passes():
+    x = torch.randn(4, 5)
+    with forbid_reference(*SOFTMAX_TARGETS):
+        out = own_softmax(x)
+    torch.testing.assert_close(out, torch.softmax(x, -1))
+
+
+def test_a_target_that_cannot_be_watched_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="cannot watch"):
+        forbid_reference(torch.float32)

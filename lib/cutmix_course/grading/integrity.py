@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import types
 
 
 class ReferenceUsedError(Exception):
@@ -58,8 +59,9 @@ class forbid_reference:  # noqa: N801 (used like a function: `with forbid_refere
         with forbid_reference("cutmix_course.augment.cutout", "torchvision.transforms.v2.RandomErasing"):
             result = cutout_batch(images, 8, generator=g)   # the student's function
 
-    Targets are functions or classes (every method the class defines), as objects or dotted names. A profile
-    hook watches every Python call made while the block runs; a call into a target's code, by whatever name or
+    Targets are functions or classes (every method the class defines), as objects or dotted names, and C functions
+    and methods (`torch.softmax`, `torch.Tensor.softmax`: a method matches whatever instance it is called on). A
+    profile hook watches every Python call and every call of a C function made while the block runs; a call into a target's code, by whatever name or
     alias the student reached it, raises `ReferenceUsedError` at the end of the block with a message the student
     sees in the feedback, so that test cell scores 0. Call the reference for the expected values *outside* the
     block. It catches delegation (calling the reference); it does not catch a verbatim copy of the reference's
@@ -71,18 +73,42 @@ class forbid_reference:  # noqa: N801 (used like a function: `with forbid_refere
         if not targets:
             raise ValueError("forbid_reference needs at least one target (a function, a class or a dotted name)")
         self.what = what
-        self.codes = {}
+        self.codes = {}          # Python code object -> name
+        self.c_functions = []    # (C function object, name): watched through c_call events, by identity
+        self.c_methods = {}      # (method name, defining class) -> name: a C method reached through any instance
         for target in targets:
             obj, name = _resolve(target)
-            for code in _code_objects(obj):
-                self.codes[code] = name
+            if isinstance(obj, types.BuiltinFunctionType):  # e.g. torch.softmax
+                self.c_functions.append((obj, name))
+            elif isinstance(obj, (types.MethodDescriptorType, types.WrapperDescriptorType)):  # e.g. Tensor.softmax
+                self.c_methods[(obj.__name__, obj.__objclass__)] = name
+            else:
+                codes = _code_objects(obj)
+                if not codes:
+                    raise ValueError(f"forbid_reference: cannot watch {name!r} (neither Python code nor a C "
+                                     f"function or method: {type(obj).__name__})")
+                for code in codes:
+                    self.codes[code] = name
         self.hits: list[str] = []
+
+    def _hit(self, name: str) -> None:
+        if name not in self.hits:
+            self.hits.append(name)
 
     def _profile(self, frame, event, arg):
         if event == "call":
             name = self.codes.get(frame.f_code)
-            if name is not None and name not in self.hits:
-                self.hits.append(name)
+            if name is not None:
+                self._hit(name)
+        elif event == "c_call":
+            for function, name in self.c_functions:
+                if arg is function:
+                    self._hit(name)
+            if self.c_methods:
+                owner = getattr(arg, "__self__", None)
+                for (method, cls), name in self.c_methods.items():
+                    if getattr(arg, "__name__", None) == method and isinstance(owner, cls):
+                        self._hit(name)
 
     def __enter__(self):
         self._previous = sys.getprofile()
