@@ -63,10 +63,10 @@ class forbid_reference:  # noqa: N801 (used like a function: `with forbid_refere
     and methods (`torch.softmax`, `torch.Tensor.softmax`: a method matches whatever instance it is called on). A
     profile hook watches every Python call and every call of a C function made while the block runs; a call into
     a target, by whatever name or alias the student reached it, raises `ReferenceUsedError` at the end of the
-    block with a message the student sees in the feedback, so that test cell scores 0. Call the reference for the expected values *outside* the
-    block. It catches delegation (calling the reference); it does not catch a verbatim copy of the reference's
-    source, and code that deliberately tampers with the interpreter can defeat any in-process check (the hook
-    notices if it was removed and fails the test then too).
+    block with a message the student sees in the feedback, so that test cell scores 0. Call the reference for the
+    expected values *outside* the block. It catches delegation (calling the reference); it does not catch a
+    verbatim copy of the reference's source, and code that deliberately tampers with the interpreter can defeat
+    any in-process check (the hook notices if it was removed and fails the test then too).
     """
 
     def __init__(self, *targets, what: str = "your code"):
