@@ -101,6 +101,8 @@ def test_dask_cluster_over_tls_survives_a_killed_worker(course, reference, tmp_p
     scores = _scores(run)
     assert {s: scores[s] for s in _scores(reference.run)} == _scores(reference.run)
     assert sorted(_csv(run.csv)) == sorted(expected["students"])  # each student once: nothing lost or doubled
+    sent = (tmp_path / "out" / "logs" / "workers.log").read_text().splitlines()
+    assert sorted(line.split()[-1] for line in sent) == sorted(expected["students"])  # each sent to Dask once
     assert run.workers == 0 and "worker died" not in run.by_student()["c4-slow"].problem_text()
 
 

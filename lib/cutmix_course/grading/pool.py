@@ -197,7 +197,7 @@ def run_dask(keys, make_task, options, on_start=None):
         # result lost with its worker is recomputed, scattered data would be lost for good
         course = client.submit(_same, first.course, key=f"course-{uuid.uuid4().hex}", pure=False)
         threads = max(1, sum(client.nthreads().values()))
-        pending, futures = iter(keys), as_completed()
+        pending, futures = iter(keys[1:]), as_completed()  # keys[0] is `first`
         owner = {}
 
         def submit(key, task=None):

@@ -205,12 +205,16 @@ def _grade(submissions, course, out, options: GradingOptions, progress, show_bar
     course_hash = _digest(bundle.source, options.policy())
 
     students = students_in(submitted)
-    intake, hashes = {}, {}
-    for student in students:  # what changed since the last run (with --resume): only those are graded
-        intake[student] = read_submission(student, submitted / student / options.assignment, notebooks,
-                                          options.max_notebook_mb)
-        hashes[student] = _digest(intake[student].files, intake[student].problems, course_hash)
+
+    def take_in(student):
+        sub = read_submission(student, submitted / student / options.assignment, notebooks, options.max_notebook_mb)
+        return sub, _digest(sub.files, sub.problems, course_hash)
+
+    # what changed since the last run (with --resume): only those are graded. Submissions are read again when their
+    # task is sent, so that only the students in flight are held in memory, not the class.
+    hashes = {student: take_in(student)[1] for student in students}
     todo = [s for s in students if done.get(s, {}).get("hash") != hashes[s]]
+    intake = {}
     workers = max(1, min(options.worker_count, len(todo) or 1))
     where = f"Dask at {options.scheduler}" if options.scheduler else f"{workers} worker(s)"
     progress(f"Grading {len(students)} submission(s) of '{options.assignment}' ({len(notebooks)} notebooks each), "
@@ -220,6 +224,7 @@ def _grade(submissions, course, out, options: GradingOptions, progress, show_bar
     (out / "work").mkdir(exist_ok=True)
 
     def make_task(student):
+        intake[student], hashes[student] = take_in(student)
         return StudentTask(intake[student], bundle, options, reuse=dict(reuse) if options.reuse else {},
                            work_parent=str(out / "work"))
 
@@ -246,7 +251,7 @@ def _grade(submissions, course, out, options: GradingOptions, progress, show_bar
                     outcome = StudentOutcome(student, problems=[*intake[student].problems,
                                                                 ("worker died", "", outcome.reason)])
                 reuse.update(outcome.reuse)
-                result = record(gb, out, options.assignment, intake[student], outcome, attempts)
+                result = record(gb, out, options.assignment, intake.pop(student), outcome, attempts)
                 results[student] = result
                 journal.write(json.dumps({"student": student, "hash": hashes[student],
                                           "result": result.to_dict()}, ensure_ascii=False) + "\n")
