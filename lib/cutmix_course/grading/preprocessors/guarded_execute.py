@@ -1,4 +1,5 @@
 """nbgrader's Execute, made robust for hostile notebooks, with kernels started in the sandbox."""
+import contextlib
 import copy
 import fnmatch
 import hashlib
@@ -94,31 +95,27 @@ class GuardedExecute(Execute):
             self._state.note("sandbox", summary)
 
     # where a notebook's time goes (the benchmark's breakdown): starting and stopping kernels, running cells
-    def _timed(self, phase: str, t0: float) -> None:
-        state = getattr(self, "_state", None)
-        if state is not None:
-            state.timed(phase, time.monotonic() - t0)
+    @contextlib.contextmanager
+    def _timing(self, phase: str):
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            state = getattr(self, "_state", None)
+            if state is not None:
+                state.timed(phase, time.monotonic() - t0)
 
     async def async_start_new_kernel(self, **kwargs):
-        t0 = time.monotonic()
-        try:
+        with self._timing("kernel start"):
             return await super().async_start_new_kernel(**kwargs)
-        finally:
-            self._timed("kernel start", t0)
 
     async def async_start_new_kernel_client(self):
-        t0 = time.monotonic()
-        try:
+        with self._timing("kernel start"):
             return await super().async_start_new_kernel_client()
-        finally:
-            self._timed("kernel start", t0)
 
     async def _async_cleanup_kernel(self):
-        t0 = time.monotonic()
-        try:
+        with self._timing("kernel stop"):
             return await super()._async_cleanup_kernel()
-        finally:
-            self._timed("kernel stop", t0)
 
     # nbclient binds its sync wrappers to its own coroutines at class creation: bind them to the timed ones
     start_new_kernel = run_sync(async_start_new_kernel)
@@ -126,11 +123,8 @@ class GuardedExecute(Execute):
     _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def preprocess_cell(self, cell, resources, index):
-        t0 = time.monotonic()
-        try:
+        with self._timing("cells (student code and tests)"):
             return self._preprocess_cell(cell, resources, index)
-        finally:
-            self._timed("cells (student code and tests)", t0)
 
     def _preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
