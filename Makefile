@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= reports/trace
 ARGS    ?=
 
-.PHONY: all trace trace-quick test test-fast lab release bench bench-grade grade system sandbox clean help
+.PHONY: all trace trace-quick test test-fast lab release bench bench-grade grade mutate system sandbox clean help
 all: help
 
 $(STAMP): requirements.txt pyproject.toml
@@ -54,6 +54,10 @@ bench: $(STAMP)
 ## bench-grade: grading throughput with 1 and 2 workers on N copies of the solution (ARGS="--students N")
 bench-grade: $(STAMP) sandbox
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course bench-grade $(ARGS)
+
+## mutate: mutation testing (mutmut) of the library, the checks and the grader's pure parts: the score table per module (~30 min, capped at 60)
+mutate: $(STAMP) sandbox
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) scripts/mutate.py $(ARGS)
 
 ## grade: autograde submissions (default: the bundled examples) and print the summary table
 grade: $(STAMP) sandbox

@@ -7,6 +7,7 @@ torchvision's own `v2.CutMix`. Statistical checks use fixed seeds and bounds man
 """
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -65,6 +66,11 @@ def cutout_interval(centre: int, size: int, n: int) -> tuple[int, int]:
     return max(lo, 0), min(lo + size, n)
 
 
+def replay_cutout_centres(g: torch.Generator, b: int, n_holes: int, h: int, w: int):
+    """The documented draw order of `cutout`: all centre rows (B, n_holes), then all centre columns."""
+    return torch.randint(h, (b, n_holes), generator=g), torch.randint(w, (b, n_holes), generator=g)
+
+
 def chi_square(counts: torch.Tensor) -> float:
     counts = counts.double().flatten()
     expected = counts.sum() / counts.numel()
@@ -93,6 +99,8 @@ def test_cutout_masks_exactly_one_clipped_square_per_image(b, c, h, w, size_frac
     before = images.clone()
 
     out, mask = A.cutout(images, size, fill=fill, generator=gen(seed + 1), return_mask=True)
+    cy, cx = replay_cutout_centres(gen(seed + 1), b, 1, h, w)
+    cy, cx = cy[:, 0], cx[:, 0]
 
     assert torch.equal(images, before), "cutout must not modify its input"
     assert out.shape == images.shape and out.dtype == dtype and mask.shape == (b, h, w) and mask.dtype == torch.bool
@@ -105,11 +113,47 @@ def test_cutout_masks_exactly_one_clipped_square_per_image(b, c, h, w, size_frac
         x1, y1, x2, y2 = rect
         assert int(mask[i].sum()) == rect_area(rect), "the hidden pixels form one axis-aligned rectangle"
         assert x2 - x1 <= size and y2 - y1 <= size
-        # the rectangle is the reference square around *some* pixel, clipped at the borders
-        assert (x1, x2) in {cutout_interval(cx, size, w) for cx in range(w)}
-        assert (y1, y2) in {cutout_interval(cy, size, h) for cy in range(h)}
+        # the rectangle is the reference square around the centre the generator drew (rows, then columns)
+        assert (x1, x2) == cutout_interval(int(cx[i]), size, w)
+        assert (y1, y2) == cutout_interval(int(cy[i]), size, h)
         if not touches_border(rect, h, w):
             assert rect_area(rect) == size * size
+
+
+@pytest.mark.parametrize("n_holes, p", [(1, 1.0), (3, 1.0), (2, 0.5)])
+@pytest.mark.parametrize("size, h, w", [(4, 9, 13), (5, 8, 8), (1, 3, 5)])
+def test_cutout_replays_the_generators_draws(n_holes, p, size, h, w):
+    """Redraw the centres (and coins) from a generator with the same seed and build the mask pixel by pixel in
+    plain Python: the mask and the image must be exactly that, hole by hole, image by image."""
+    b = 24
+    images = random_images(b, 2, h, w, torch.float64, 0) + 10  # no pixel equals the fill value
+    out, mask = A.cutout(images, size, n_holes=n_holes, p=p, fill=0.5, generator=gen(11), return_mask=True)
+    g = gen(11)
+    cy, cx = replay_cutout_centres(g, b, n_holes, h, w)
+    applied = (torch.rand(b, generator=g) < p).tolist() if p < 1 else [True] * b
+    for i in range(b):
+        expected = [[False] * w for _ in range(h)]
+        for k in range(n_holes):
+            (y1, y2), (x1, x2) = cutout_interval(int(cy[i, k]), size, h), cutout_interval(int(cx[i, k]), size, w)
+            for y in range(y1, y2):
+                for x in range(x1, x2):
+                    expected[y][x] = applied[i]
+        assert mask[i].tolist() == expected, i
+    assert torch.equal(out, torch.where(mask[:, None], torch.tensor(0.5, dtype=torch.float64), images))
+    if p < 1:
+        assert 0 < sum(applied) < b, "the seed must give both outcomes of the coin"
+
+
+def test_cutout_follows_the_device_of_the_images():
+    """Every tensor cutout makes lives on the images' device. With one real device, PyTorch's meta device (shapes
+    and devices, no data) stands in for a second one: a tensor left on the CPU would fail to mix with it."""
+    images = torch.empty(5, 3, 9, 11, device="meta")
+    for n_holes, p in ((1, 1.0), (2, 0.5)):
+        out, mask = A.cutout(images, 4, n_holes=n_holes, p=p, generator=gen(0), return_mask=True)
+        assert out.device.type == "meta" and mask.device.type == "meta"
+        assert out.shape == images.shape and mask.shape == (5, 9, 11) and mask.dtype == torch.bool
+    per_channel = A.cutout(images, 4, fill=(1.0, 2.0, 3.0), generator=gen(0))
+    assert per_channel.device.type == "meta" and per_channel.shape == images.shape
 
 
 def test_cutout_area_is_full_in_the_interior_and_smaller_at_the_edges():
@@ -388,6 +432,71 @@ def test_cutmix_per_sample_draws_a_box_lambda_and_partner_per_image():
     assert len({rect for rect, _, _ in measure_cutmix(images, out) if rect is not None}) == 1
 
 
+def replay_cutmix(seed: int, b: int, h: int, w: int, alpha: float, p: float, per_sample: bool):
+    """The documented draws of `cutmix`, redone in plain Python from a generator with the same seed: lambda ~
+    Beta(alpha, alpha) as a ratio of two Gamma draws, box centres x then y, the reference's half-sides
+    int(0.5 * sqrt(1 - lambda) * side), clipping, the partner permutation, then the coins."""
+    g = gen(seed)
+    n = b if per_sample else 1
+    gammas = torch._standard_gamma(torch.full((2, n), alpha, dtype=torch.float64), generator=g)
+    lam = (gammas[0] / gammas.sum(0)).tolist()
+    cx, cy = torch.randint(w, (n,), generator=g).tolist(), torch.randint(h, (n,), generator=g).tolist()
+    partner = torch.randperm(b, generator=g).tolist()
+    skip = (torch.rand(n, generator=g) >= p).tolist() if p < 1 else [False] * n
+    boxes = []
+    for j in range(n):
+        hw, hh = int(0.5 * math.sqrt(1 - lam[j]) * w), int(0.5 * math.sqrt(1 - lam[j]) * h)
+        box = (min(max(cx[j] - hw, 0), w), min(max(cy[j] - hh, 0), h), min(max(cx[j] + hw, 0), w),
+               min(max(cy[j] + hh, 0), h))
+        boxes.append((0, 0, 0, 0) if skip[j] else box)
+    return boxes, partner
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("alpha, p", [(1.0, 1.0), (0.4, 1.0), (2.0, 0.5)])
+def test_cutmix_replays_the_generators_draws(per_sample, alpha, p):
+    """Image i must be image partner[i] inside the replayed box and itself outside, pixel by pixel, and its label
+    lambda * y_i + (1 - lambda) * y_partner with lambda = 1 - box area / image area (the corrected lambda)."""
+    b, h, w, k = 12, 10, 14, 12
+    images = random_images(b, 2, h, w, torch.float32, 5)
+    labels = torch.randperm(k, generator=gen(1))[:b]
+    for seed in range(6):
+        out, soft, params = A.cutmix(images, labels, k, alpha=alpha, p=p, per_sample=per_sample, generator=gen(seed),
+                                     return_params=True)
+        boxes, partner = replay_cutmix(seed, b, h, w, alpha, p, per_sample)
+        assert params["partner"].tolist() == partner
+        assert [tuple(x) for x in params["boxes"].view(-1, 4).tolist()] == boxes
+        for i in range(b):
+            x1, y1, x2, y2 = boxes[i if per_sample else 0]
+            expected = images[i].clone()
+            for y in range(y1, y2):
+                for x in range(x1, x2):
+                    expected[:, y, x] = images[partner[i], :, y, x]
+            assert torch.equal(out[i], expected), (seed, i)
+            lam = 1 - (x2 - x1) * (y2 - y1) / (h * w)
+            assert params["lam"][i].item() == pytest.approx(lam, abs=1e-15)
+            label = [0.0] * k
+            label[int(labels[i])] += lam
+            label[int(labels[partner[i]])] += 1 - lam
+            assert soft[i].tolist() == pytest.approx(label, abs=1e-6), (seed, i)
+
+
+def test_cutmix_partners_are_uniform_over_the_batch():
+    """Over many seeds, image 0's partner is each of the B images equally often, and the partners of two images
+    are independent apart from being different (a fixed pairing or a shift would fail at once)."""
+    b, runs = 5, 4000
+    images, labels = indexed_images(b, 1, 4, 4), torch.arange(b)
+    firsts, pairs = torch.zeros(b), torch.zeros(b, b)
+    for seed in range(runs):
+        partner = A.cutmix(images, labels, b, generator=gen(seed), return_params=True)[2]["partner"]
+        assert sorted(partner.tolist()) == list(range(b))
+        firsts[partner[0]] += 1
+        pairs[partner[0], partner[1]] += 1
+    assert chi_square(firsts) < 25, firsts  # chi2(4): mean 4, sd ~ 2.8
+    off_diagonal = pairs[~torch.eye(b, dtype=torch.bool)]
+    assert torch.all(pairs.diagonal() == 0) and chi_square(off_diagonal) < 60, pairs  # chi2(19): mean 19, sd ~ 6.2
+
+
 def test_cutmix_probability():
     images = indexed_images(4000, 1, 32, 32)  # boxes are empty only when lambda > 1 - 1/256
     labels = torch.zeros(4000, dtype=torch.long)
@@ -496,6 +605,27 @@ def test_soft_target_cross_entropy_is_the_cutmix_loss(b, k, dtype, seed):
     torch.testing.assert_close(
         A.soft_target_cross_entropy(logits, F.one_hot(ya, k).to(dtype)), F.cross_entropy(logits, ya)
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_soft_target_cross_entropy_at_extreme_logits(dtype):
+    """Confident logits (softmax rounds to exactly 0 or 1) must give the finite loss and gradient of torch's own
+    soft-target cross-entropy: log(softmax(x)) would give log(0) = -inf there, log_softmax does not."""
+    logits = torch.tensor([[1000.0, -1000.0, 0.0], [-800.0, 50.0, 800.0], [0.0, 0.0, 0.0], [300.0, 300.0, -300.0]],
+                          dtype=dtype, requires_grad=True)
+    targets = torch.tensor([[0.6, 0.4, 0.0], [0.0, 0.25, 0.75], [1.0, 0.0, 0.0], [0.5, 0.0, 0.5]], dtype=dtype)
+    loss = A.soft_target_cross_entropy(logits, targets)
+    (grad,) = torch.autograd.grad(loss, logits)
+    ref_logits = logits.detach().clone().requires_grad_(True)
+    expected = F.cross_entropy(ref_logits, targets)  # torch's own, with probability targets
+    expected.backward()
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(grad, ref_logits.grad)
+    # by hand: row 0 costs 0.4 * 2000 nats, row 1 0.25 * 750, row 2 log 3, row 3 0.5 * 600 + log 2
+    by_hand = (0.4 * 2000 + 0.25 * 750 + math.log(3) + 0.5 * 600 + math.log(2)) / 4
+    assert loss.item() == pytest.approx(by_hand, rel=1e-6)
+    assert loss.dtype == dtype and loss.ndim == 0
 
 
 def test_soft_target_cross_entropy_gradient_matches_torch():

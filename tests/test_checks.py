@@ -306,3 +306,48 @@ def test_mask_box_and_expected_square():
     assert checks.expected_square(4, 0, 1, 10, 12) == (0, 0, 3, 2)
     assert checks.expected_square(5, 9, 11, 10, 12) == (9, 7, 12, 10)
     assert math.isclose(sum(checks.expected_square(3, 5, 5, 10, 10)), 4 + 4 + 7 + 7)
+
+
+def test_with_fallback_passes_keywords_and_names_a_crash_and_the_reference(capsys):
+    def broken(x, *, scale=1):
+        raise ValueError("boom")
+
+    def reference(x, *, scale=1):
+        return x * scale
+
+    fn = checks.with_fallback(broken, reference, "scaled")
+    assert fn(3, scale=5) == 15 and fn(2, scale=4) == 8
+    out = capsys.readouterr().out
+    assert out == (f"(your scaled raised ValueError: boom; showing the course's reference "
+                   f"{__name__}.reference instead)\n"), "one line, once, naming the error and the reference"
+    assert checks.with_fallback(lambda x, *, scale=1: x - scale, reference, "minus")(3, scale=2) == 1
+    assert fn.__name__ == "scaled_or_reference"
+
+
+WRONG_FOR_TRACEBACK = [
+    (checks.check_channel_mean_std, lambda images: (images.float().mean((0, 2, 3)), images.float().std((0, 2, 3)))),
+    (checks.check_normalize, lambda images, mean, std: images),
+    (checks.check_cutout_one, lambda image, size, cy, cx: image.clone()),
+    (checks.check_cutout_batch, lambda images, size, generator=None: images.clone()),
+    (checks.check_sample_box, lambda lam, height, width, generator=None: (0, 0, width, height)),
+    (checks.check_cutmix_batch, lambda images, labels, num_classes, lam, generator=None:
+        (images.clone(), F.one_hot(labels, num_classes).float())),
+    (checks.check_soft_target_loss, lambda logits, targets: logits.sum()),
+    (checks.check_softmax, lambda logits: logits),
+]
+
+
+@pytest.mark.parametrize("check, wrong", WRONG_FOR_TRACEBACK, ids=lambda c: getattr(c, "__name__", ""))
+def test_a_failed_check_shows_the_student_no_frame_of_the_checks_code(check, wrong, capsys):
+    """In the notebook, IPython prints the traceback of a failed check: the check's own frames are hidden
+    (__tracebackhide__), so the student reads the failed properties, not the checking code."""
+    import sys
+
+    from IPython.core.ultratb import AutoFormattedTB
+
+    with pytest.raises(checks.CheckFailed) as info:
+        check(wrong)
+    capsys.readouterr()
+    text = AutoFormattedTB(mode="Context", theme_name="nocolor").text(info.type, info.value, info.tb)
+    assert f"in {check.__name__}" not in text and "skipping hidden" in text, text
+    assert sys.exc_info() == (None, None, None)

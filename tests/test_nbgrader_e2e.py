@@ -18,6 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import kernel_timeouts as kt
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "cutout_cutmix"
 NEVER_CLIPS = '''\
@@ -93,7 +95,7 @@ def test_three_students_graded_end_to_end(tmp_path):
     submit(course, "untouched", None)
     submit(course, "buggy", {**solved, **BUGS})
 
-    nbgrader(course, "autograde", ASSIGNMENT)
+    nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={kt.E2E_CELL}")  # nbgrader's default: 30 s
     nbgrader(course, "export", f"--to={tmp_path / 'grades.csv'}")
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import kernel_timeouts as kt
 
 from cutmix_course import release
 
@@ -139,9 +140,9 @@ def test_the_release_tags_exactly_the_cells_that_may_raise(name):
 
 def nbval(path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CUTMIX_QUICK": "1"}
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=600", "-q", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", f"--nbval-cell-timeout={kt.NBVAL_CELL}", "-q", "-p", "no:cacheprovider",
            "-o", "addopts=", str(path.relative_to(ROOT))]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=kt.NBVAL_RUN)
 
 
 @pytest.mark.slow

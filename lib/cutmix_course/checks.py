@@ -378,6 +378,11 @@ def check_cutmix_batch(fn) -> None:
     analyses = [analyse_cutmix(images, labels, m, s, k) for _, m, s in results]
     r.expect(all(row["partner"] is not None for a in analyses for row in a),
              "each image receives its patch from one partner image", "use one permutation: partner = torch.randperm(B)")
+    # a correct box is never empty and never larger than asked: sides at most sqrt(1 - λ)·H by sqrt(1 - λ)·W
+    pasted = all(any(row["kept"] < 1 for row in a) and all(row["kept"] >= lam - 1e-9 for row in a)
+                 for (lam, _, _), a in zip(results, analyses))
+    r.expect(pasted, "a patch of at most (1 - λ)·H·W pixels is pasted into the images",
+             "the partner's pixels go inside the box that sample_box(lam, H, W) draws")
     boxes_same = all(len({row["box"] for row in a if row["box"] is not None}) <= 1 for a in analyses)
     r.expect(boxes_same, "one box for the whole batch (as in the paper and torchvision)",
              "draw a single box with sample_box and paste it at the same place in every image")

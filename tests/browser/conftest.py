@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import kernel_timeouts as kt
 import psutil
 import pytest
 
@@ -256,7 +257,7 @@ def browser_context(chromium, tmp_path_factory):
             args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1000},
         )
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(kt.BROWSER_WAIT_MS)
         yield context
         context.close()
 

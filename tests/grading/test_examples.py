@@ -13,6 +13,8 @@ from pathlib import Path
 
 import cutmix_course
 import pytest
+
+import kernel_timeouts as kt
 from cutmix_course.grading import grade
 
 from . import examples as ex
@@ -57,7 +59,7 @@ def test_examples_are_up_to_date_with_the_notebooks(tmp_path):
 def test_bundled_examples_grade_as_expected(tmp_path):
     expected = _expected()
     run = grade(EXAMPLES, COURSE, tmp_path / "out", duedate=expected["duedate"], sandbox="bwrap", reuse=True,
-                progress=print)
+                timeout=kt.COURSE_CELL, progress=print)
     assert ex.mismatches(run, expected) == []
     with open(run.csv, newline="", encoding="utf-8") as fh:
         assert {row["student_id"] for row in csv.DictReader(fh)} == set(expected["students"])

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import cutmix_course
 import nbformat
 import pytest
+import kernel_timeouts as kt
 import torch
 from cutmix_course.grading import grade, summary_table
 
@@ -62,7 +63,7 @@ def toy(course, tmp_path_factory):
     submitted = ex.build(examples, course.solution, course.release, work / "examples", tc.ASSIGNMENT, duedate=DUE)
     before = _tree_digest(submitted)
     lines = []
-    run = grade(submitted, course.root, work / "out", duedate=DUE, sandbox="bwrap", timeout=10, memory_mb=1536,
+    run = grade(submitted, course.root, work / "out", duedate=DUE, sandbox="bwrap", timeout=kt.TOY_CELL, memory_mb=1536,
                 reuse=True, progress=lines.append)
     expected = json.loads((work / "examples" / "expected.json").read_text(encoding="utf-8"))
     return SimpleNamespace(run=run, expected=expected, submitted=submitted, before=before, lines=lines,
@@ -205,7 +206,7 @@ def test_guards_without_reuse(course, tmp_path):
                                                       "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")],
                    fail={"01_cutout": "*", "02_basics": ["test_clip"]}, problems=["missing", "kernel died"]),
         ex.Example("g3-slow", "three 5 s cells use up the 12 s notebook budget",
-                   edits=[no_cutout] + [ex.insert_after("02_basics", "mean", "import time\ntime.sleep(5)\n")] * 3,
+                   edits=[no_cutout] + [ex.insert_after("02_basics", "mean", "import time\ntime.sleep(4)\n")] * 4,
                    fail={"01_cutout": "*", "02_basics": tests}, problems=["missing", "timeout"]),
         ex.Example("g4-result-before-error", "a wrong clip plus a hook that shows a result ahead of every error",
                    edits=[no_cutout, ex.set_source("02_basics", "clip", RESULT_BEFORE_ERROR)],
@@ -221,7 +222,7 @@ def test_guards_without_reuse(course, tmp_path):
     ]
     submitted = ex.build(examples, solution, release, tmp_path / "examples", tc.ASSIGNMENT)
     (submitted / "g6-symlink" / tc.ASSIGNMENT / "data").symlink_to(course.root / "solutions")
-    run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=6, notebook_timeout=12,
+    run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_TIGHT, notebook_timeout=kt.TOY_NOTEBOOK_TIGHT,
                 stderr="fail", reuse=False, progress=lambda line: None)
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
     assert ex.mismatches(run, expected) == []
@@ -237,7 +238,7 @@ def test_command_line(course, tmp_path):
     examples = [ex.Example("only-student", "the solution")]
     submitted = ex.build(examples, course.solution, course.release, tmp_path / "examples", tc.ASSIGNMENT)
     cmd = [sys.executable, "-m", "cutmix_course", "grade", str(submitted.parent), "--course", str(course.root),
-           "--out", str(tmp_path / "out"), "--timeout", "20"]
+           "--out", str(tmp_path / "out"), "--timeout", str(kt.TOY_CELL_RELAXED)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "[1/1] only-student" in done.stdout and "only-student  5" in done.stdout
@@ -285,7 +286,7 @@ def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path, caps
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
     runs = {}
     for workers in (1, 2):
-        runs[workers] = grade(submitted, course.root, tmp_path / f"out{workers}", sandbox="bwrap", timeout=20,
+        runs[workers] = grade(submitted, course.root, tmp_path / f"out{workers}", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED,
                               workers=workers, progress=lambda line: None, bar=workers == 2)
         assert runs[workers].workers == workers
         assert ex.mismatches(runs[workers], expected) == []
@@ -310,7 +311,7 @@ def test_a_worker_killed_in_the_middle_of_a_student_costs_nothing(course, tmp_pa
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
     out = tmp_path / "out"
     with services.kill_once_when(services.local_worker_of(out, "k2-slow")) as killed:
-        run = grade(submitted, course.root, out, sandbox="bwrap", timeout=30, workers=2, retries=1,
+        run = grade(submitted, course.root, out, sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED, workers=2, retries=1,
                     progress=lambda line: None)
     assert killed, "the slow cell never ran, so nothing was killed"
     assert ex.mismatches(run, expected) == []
@@ -334,7 +335,7 @@ def test_a_student_whose_worker_always_dies_is_recorded_with_the_reason(course, 
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
     out = tmp_path / "out"
     with services.kill_once_when(services.local_worker_of(out, "d2-doomed")) as killed:
-        run = grade(submitted, course.root, out, sandbox="bwrap", timeout=30, workers=2, retries=0,
+        run = grade(submitted, course.root, out, sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED, workers=2, retries=0,
                     progress=lambda line: None)
     assert killed
     assert ex.mismatches(run, expected) == []

@@ -14,6 +14,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import kernel_timeouts as kt
 from cutmix_course.grading import GradingError, grade
 
 from . import examples as ex
@@ -37,7 +38,7 @@ def reference(course, tmp_path_factory):
     """The three students graded locally into sqlite: what every other way of grading them must reproduce."""
     work = tmp_path_factory.mktemp("reference")
     submitted = ex.build(_examples(), course.solution, course.release, work / "examples", tc.ASSIGNMENT)
-    run = grade(submitted, course.root, work / "out", sandbox="bwrap", timeout=20, workers=2,
+    run = grade(submitted, course.root, work / "out", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED, workers=2,
                 progress=lambda line: None)
     expected = json.loads((work / "examples" / "expected.json").read_text(encoding="utf-8"))
     assert ex.mismatches(run, expected) == []
@@ -59,7 +60,7 @@ def postgres():
 
 def test_postgres_gradebook_gives_the_same_scores_as_sqlite(course, reference, postgres, tmp_path):
     url = postgres.create_database("gradebook")
-    run = grade(reference.submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=20, workers=2,
+    run = grade(reference.submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED, workers=2,
                 db=url, progress=lambda line: None)
     assert run.db_url == url and not (tmp_path / "out" / "course" / "gradebook.db").exists()
     assert _scores(run) == _scores(reference.run)
@@ -91,7 +92,7 @@ def test_dask_cluster_over_tls_survives_a_killed_worker(course, reference, tmp_p
 
     try:
         with services.kill_once_when(worker_holding_the_marker, group=True) as killed:
-            run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=30,
+            run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED,
                         scheduler=cluster.address, tls_ca=certs["ca"], tls_cert=certs["cert"],
                         tls_key=certs["key"], progress=lambda line: None)
     finally:
@@ -132,7 +133,7 @@ def test_resume_after_the_grader_was_killed_grades_only_what_is_left(course, ref
                       + "".join(f"Name {s},{i},{i},{s},A,\n" for i, s in enumerate(["c1-solution", "c2-no-cutout"]))
                       + "Nobody,9,9,nobody,A,\n", encoding="utf-8")
     cmd = [sys.executable, "-m", "cutmix_course", "grade", str(reference.submitted), "--course", str(course.root),
-           "--out", str(out), "--timeout", "20", "--workers", "1", "--canvas", str(roster)]
+           "--out", str(out), "--timeout", str(kt.TOY_CELL_RELAXED), "--workers", "1", "--canvas", str(roster)]
     grader = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while not ((out / "done.jsonl").exists() and (out / "done.jsonl").read_text().count("\n") >= 1):
