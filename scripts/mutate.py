@@ -199,7 +199,19 @@ def _message_nodes(tree: ast.AST) -> set[int]:
             regions.append(node.value)
         elif isinstance(node, ast.If) and all(_sets_message(n) for n in node.body + node.orelse):
             regions.append(node.test)  # the choice between hints
-    return {id(n) for region in regions for n in ast.walk(region)} | {id(region) for region in regions}
+    inside = {id(n) for region in regions for n in ast.walk(region)}
+    # a variable read only inside messages (`uncorrected`, used to choose a hint) is computed for them alone
+    while True:
+        reads = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                reads.setdefault(node.id, []).append(id(node) in inside)
+        more = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign) and id(node.value) not in inside
+                and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and reads.get(node.targets[0].id) and all(reads[node.targets[0].id])]
+        if not more:
+            return inside
+        inside |= {id(n) for value in more for n in ast.walk(value)}
 
 
 def _sets_message(node: ast.AST) -> bool:
