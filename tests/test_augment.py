@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import pytest
 import torch
@@ -663,6 +664,8 @@ BAD_CALLS = {
     "cutout uint8 fill -1": (lambda g: A.cutout(U8, 2, fill=-1, generator=g), ValueError, r"fill .*\[0, 255\].*-1"),
     "cutout uint8 fill 0.5": (lambda g: A.cutout(U8, 2, fill=0.5, generator=g), ValueError, r"fill .*integer.*0\.5"),
     "cutout uint8 channel fill": (lambda g: A.cutout(U8, 2, fill=(0, 256, 0), generator=g), ValueError, r"fill .*\[0, 255\].*256"),
+    "cutout uint8 fill 256": (lambda g: A.cutout(U8, 2, fill=256, generator=g), ValueError, r"fill for uint8 images must be an integer in \[0, 255\], got 256"),
+    "cutout uint8 channel fill 1.5": (lambda g: A.cutout(U8, 2, fill=(0, 1.5, 0), generator=g), ValueError, r"fill for uint8 images must be integers in \[0, 255\], got \[0\.0, 1\.5, 0\.0\]"),
     "cutout fill wrong length": (lambda g: A.cutout(IMG, 2, fill=(0.0, 1.0), generator=g), ValueError, r"fill must be a number or a sequence of 3 numbers"),
     "cutout fill string": (lambda g: A.cutout(IMG, 2, fill="red", generator=g), ValueError, r"fill must be .*'red'"),
     "cutout bad generator": (lambda g: A.cutout(IMG, 2, generator=42), TypeError, r"generator must be a torch\.Generator or None, got int"),
@@ -685,13 +688,23 @@ BAD_CALLS = {
     "rand_bbox lam > 1": (lambda g: A.rand_bbox(8, 8, 1.5, generator=g), ValueError, r"lam must be .*\[0, 1\], got 1\.5"),
     "rand_bbox lam 2-D": (lambda g: A.rand_bbox(8, 8, torch.zeros(2, 2), generator=g), ValueError, r"lam must be a number or 1-D tensor"),
     "rand_bbox height 0": (lambda g: A.rand_bbox(0, 8, 0.5, generator=g), ValueError, r"height must be a positive integer, got 0"),
+    "rand_bbox width 0": (lambda g: A.rand_bbox(8, 0, 0.5, generator=g), ValueError, r"width must be a positive integer, got 0"),
+    "rand_bbox bad generator": (lambda g: A.rand_bbox(8, 8, 0.5, generator=7), TypeError, r"generator must be a torch\.Generator or None, got int"),
+    "sample_lambda bad generator": (lambda g: A.sample_lambda(1.0, 3, generator="x"), TypeError, r"generator must be a torch\.Generator or None, got str"),
+    "paste_boxes num_classes 0": (lambda g: A.paste_boxes(IMG, LAB, 0, torch.zeros(4), torch.arange(4)), ValueError, r"num_classes must be a positive integer, got 0"),
+    "paste_boxes single image": (lambda g: A.paste_boxes(IMG[0], LAB[:1], 4, torch.zeros(4), torch.arange(1)), ValueError, r"images must have shape \(B, C, H, W\), got shape \(3, 8, 8\)"),
+    "paste_boxes partner shape": (lambda g: A.paste_boxes(IMG, LAB, 4, torch.zeros(4), torch.tensor([0, 1, 2])), ValueError, r"partner must be a \(B,\) = \(4,\) index tensor"),
+    "Cutout n_holes 0": (lambda g: A.Cutout(size=4, n_holes=0), ValueError, r"n_holes must be a positive integer, got 0"),
+    "CutMix generator": (lambda g: A.CutMix(num_classes=4, generator=3.5), TypeError, r"generator must be a torch\.Generator or None, got float"),
     "sample_lambda alpha 0": (lambda g: A.sample_lambda(0, 3, generator=g), ValueError, r"alpha must be a number > 0, got 0"),
     "paste_boxes box shape": (lambda g: A.paste_boxes(IMG, LAB, 4, torch.zeros(2, 4), torch.arange(4)), ValueError, r"boxes must have shape \(4,\) or \(B, 4\) = \(4, 4\), got \(2, 4\)"),
     "paste_boxes partner range": (lambda g: A.paste_boxes(IMG, LAB, 4, torch.zeros(4), torch.tensor([0, 1, 2, 4])), ValueError, r"partner must be a \(B,\) = \(4,\) index tensor with values in \[0, 3\]"),
     "paste_boxes box sticks out": (lambda g: A.paste_boxes(IMG, LAB, 4, torch.tensor([0, 0, 12, 5]), torch.arange(4)), ValueError, r"boxes must lie inside the image, 0 <= x1 <= x2 <= W = 8 .*got \[\[0, 0, 12, 5\]\]"),
     "paste_boxes negative box": (lambda g: A.paste_boxes(IMG, LAB, 4, torch.tensor([[0, 0, 2, 2]] * 3 + [[-2, 0, 5, 5]]), torch.arange(4)), ValueError, r"boxes must lie inside the image.*got \[\[-2, 0, 5, 5\]\]"),
     "paste_boxes inverted box": (lambda g: A.paste_boxes(IMG, LAB, 4, torch.tensor([5, 0, 2, 5]), torch.arange(4)), ValueError, r"boxes must lie inside the image"),
-    "loss logits 1-D": (lambda g: A.soft_target_cross_entropy(torch.zeros(4), torch.zeros(4)), ValueError, r"logits must be a \(B, num_classes\) tensor"),
+    "loss logits 1-D": (lambda g: A.soft_target_cross_entropy(torch.zeros(4), torch.zeros(4)), ValueError, r"logits must be a \(B, num_classes\) tensor, got torch\.Size\(\[4\]\)"),
+    "loss logits list": (lambda g: A.soft_target_cross_entropy([[0.0]], torch.zeros(1, 1)), ValueError, r"logits must be a \(B, num_classes\) tensor, got <class 'list'>"),
+    "loss targets list": (lambda g: A.soft_target_cross_entropy(torch.zeros(1, 1), [[1.0]]), ValueError, r"targets must have the same shape as logits \(1, 1\), got None"),
     "loss targets shape": (lambda g: A.soft_target_cross_entropy(torch.zeros(4, 3), torch.zeros(4)), ValueError, r"targets must have the same shape as logits \(4, 3\), got torch\.Size\(\[4\]\)"),
     "Cutout size 0": (lambda g: A.Cutout(size=0), ValueError, r"size must be a positive integer, got 0"),
     "Cutout p": (lambda g: A.Cutout(size=4, p=3), ValueError, r"p must be a probability"),
@@ -715,7 +728,7 @@ def test_bad_input_is_rejected_with_a_clear_message_before_any_draw(call, error,
 def test_every_bad_input_message_names_its_argument():
     """The message starts with the argument's name (the match patterns above check the rest)."""
     names = ("size", "n_holes", "p", "images", "fill", "generator", "alpha", "labels", "soft labels", "num_classes",
-             "per_sample", "lam", "height", "boxes", "partner", "logits", "targets")  # fmt: skip
+             "per_sample", "lam", "height", "width", "boxes", "partner", "logits", "targets")  # fmt: skip
     for call, error, _ in BAD_CALLS.values():
         with pytest.raises(error) as info:
             call(gen(0))
@@ -763,3 +776,92 @@ def test_cutmix_transform_in_a_dataloader_collate_fn():
         expected = A.cutmix(images[start : start + 8], labels[start : start + 8], k, generator=reference)
         assert torch.equal(x, expected[0]) and torch.equal(y, expected[1])
     assert re.search(r"num_classes=5, alpha=1\.0, p=1\.0, per_sample=False", repr(mix))
+
+
+# --------------------------------------------------------------------------------------------------- odds and ends
+def test_replayed_cutout_leaves_the_generator_where_the_replay_does():
+    """With p = 1 no coin is tossed: the generator moves by the centre draws alone, so what a training loop draws
+    next from it does not depend on a coin nobody needed."""
+    for p, coins in ((1.0, False), (0.5, True)):
+        g = gen(3)
+        A.cutout(torch.zeros(6, 1, 8, 8), 3, p=p, generator=g)
+        replay = gen(3)
+        replay_cutout_centres(replay, 6, 1, 8, 8)
+        if coins:
+            torch.rand(6, generator=replay)
+        assert torch.equal(g.get_state(), replay.get_state()), p
+
+
+def test_replayed_cutmix_leaves_the_generator_where_the_replay_does():
+    for p, per_sample in ((1.0, False), (1.0, True), (0.5, False)):
+        g = gen(4)
+        A.cutmix(indexed_images(5, 1, 8, 8), torch.arange(5), 5, p=p, per_sample=per_sample, generator=g)
+        replay = gen(4)
+        n = 5 if per_sample else 1
+        torch._standard_gamma(torch.full((2, n), 1.0, dtype=torch.float64), generator=replay)
+        torch.randint(8, (n,), generator=replay), torch.randint(8, (n,), generator=replay)
+        torch.randperm(5, generator=replay)
+        if p < 1:
+            torch.rand(n, generator=replay)
+        assert torch.equal(g.get_state(), replay.get_state()), (p, per_sample)
+
+
+def test_rand_bbox_follows_the_reference_formula_for_a_python_float_lambda():
+    """lam given as a plain float is used in double precision, as the reference does in Python: a float32 lam
+    would round sqrt(1 - lam) * W / 2 below a whole number for some lam (0.36 on a side of 10 gives 3, not 4)."""
+    for width in (10, 32, 50):
+        for k in range(0, 100):
+            lam = k / 100
+            x1, y1, x2, y2 = A.rand_bbox(width, width, lam, generator=gen(k)).tolist()
+            half = int(0.5 * math.sqrt(1 - lam) * width)
+            if 0 < x1 and x2 < width:
+                assert x2 - x1 == 2 * half, (width, lam)
+            if 0 < y1 and y2 < width:
+                assert y2 - y1 == 2 * half, (width, lam)
+
+
+def test_sample_lambda_is_float64_one_draw_by_default_and_follows_its_generator():
+    one = A.sample_lambda(1.0, generator=gen(0))
+    assert one.shape == (1,) and one.dtype == torch.float64
+    assert torch.equal(A.sample_lambda(0.7, 5, generator=gen(9)), A.sample_lambda(0.7, 5, generator=gen(9)))
+    assert not torch.equal(A.sample_lambda(0.7, 5, generator=gen(9)), A.sample_lambda(0.7, 5, generator=gen(10)))
+
+
+def test_centered_boxes_are_clipped_spans_around_their_centres():
+    cx, cy = torch.tensor([5, 0, 9]), torch.tensor([4, 7, 0])
+    boxes = A.centered_boxes(cx, cy, torch.tensor(2), torch.tensor(3), 8, 10)
+    assert boxes.tolist() == [[3, 1, 7, 7], [0, 4, 2, 8], [7, 0, 10, 3]]
+
+
+def test_paste_boxes_accepts_an_empty_box_and_keeps_the_image():
+    images = indexed_images(3, 1, 6, 6)
+    for box in ([2, 1, 2, 5], [1, 3, 4, 3]):  # no width, no height
+        out, soft, lam = A.paste_boxes(images, torch.arange(3), 3, box, [1, 2, 0])
+        assert torch.equal(out, images) and torch.all(lam == 1.0) and torch.equal(soft, torch.eye(3))
+
+
+def test_the_loss_reduces_over_the_class_axis_without_warnings():
+    logits = torch.randn(4, 6, generator=gen(2))
+    targets = torch.softmax(torch.randn(4, 6, generator=gen(3)), dim=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an implicit softmax dimension warns
+        loss = A.soft_target_cross_entropy(logits, targets)
+    by_hand = -sum(float(targets[i, k]) * (float(logits[i, k]) - math.log(sum(math.exp(float(v)) for v in logits[i])))
+                   for i in range(4) for k in range(6)) / 4
+    assert loss.item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_the_transforms_defaults_are_the_pages():
+    assert A.Cutout().size == 8 and A.Cutout().n_holes == 1 and A.Cutout().p == 1.0
+    assert A.CutMix(10).alpha == 1.0 and A.CutMix(10).per_sample is False
+
+
+def test_per_channel_fills_are_exact_and_the_whole_uint8_range_is_allowed():
+    floats = torch.ones(3, 3, 6, 6, dtype=torch.float64)
+    out, mask = A.cutout(floats, 3, fill=(0.1, 0.2, 0.3), generator=gen(0), return_mask=True)
+    for ch, value in enumerate((0.1, 0.2, 0.3)):
+        assert torch.all(out[:, ch][mask] == value), "0.1 stays the double 0.1, not a float32 rounding of it"
+    u8 = torch.full((3, 3, 6, 6), 7, dtype=torch.uint8)
+    out, mask = A.cutout(u8, 3, fill=(0, 10, 255), generator=gen(0), return_mask=True)
+    assert out[:, 0][mask].eq(0).all() and out[:, 2][mask].eq(255).all()
+    assert A.cutout(u8, 3, fill=255, generator=gen(0)).max() == 255

@@ -1,5 +1,6 @@
 """The data stage: embedded synthetic set, CIFAR-10 through torchvision, the .npz loader, summaries."""
 import hashlib
+import math
 import pickle
 from pathlib import Path
 
@@ -163,3 +164,112 @@ def test_shared_cifar10_copy_loads_with_the_fixed_split():
     # the README's known test-split mean, in 0..255 units
     mean = torch.cat([split.train_images, split.test_images]).double().mean(dim=(0, 2, 3))
     assert mean.tolist() == pytest.approx([125.99, 123.69, 114.85], abs=0.05)
+
+
+# --------------------------------------------------------------------------------------------------- more edges
+def test_the_default_cifar_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUTMIX_COURSE_DATA", str(tmp_path / "mine"))
+    assert D.default_cifar_root() == tmp_path / "mine"
+    monkeypatch.delenv("CUTMIX_COURSE_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert D.default_cifar_root() == tmp_path / ".cache" / "cutmix_course"
+
+
+def test_load_dataset_passes_every_setting_on(tmp_path):
+    default = D.load_dataset(n_train=20, n_test=10)
+    assert default.name == "synthetic" and len(default.train_images) == 20 and len(default.test_images) == 10
+    assert torch.equal(D.load_dataset("synthetic", n_train=20, n_test=10, seed=4).train_images,
+                       D.make_synthetic(20, 10, seed=4).train_images)
+    assert not torch.equal(D.load_dataset(n_train=20, n_test=10, seed=4).train_images, default.train_images)
+    images = np.random.default_rng(2).integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
+    path = _npz(tmp_path / "d.npz", images=images, labels=np.arange(60) % 10)
+    split = D.load_dataset(f"npz:{path}", n_train=10, n_test=20, seed=1)
+    assert split.name == "npz:d.npz" and len(split.train_images) == 10 and len(split.test_images) == 20
+    assert torch.equal(split.train_labels, D.load_npz(path, 10, 20, seed=1).train_labels)
+    assert not torch.equal(split.train_images, D.load_dataset(f"npz:{path}", n_train=10, n_test=20,
+                                                              seed=2).train_images)
+    with pytest.raises(ValueError, match="unknown data set 'npz:'"):
+        D.load_dataset("npz:")
+    with pytest.raises(TypeError, match=r"name must be a string, one of \('synthetic', 'cifar10', 'npz:PATH'\), "
+                                        r"got int"):
+        D.load_dataset(10)
+
+
+def test_the_embedded_set_has_the_pages_size_by_default():
+    split = D.make_synthetic()
+    assert split.name == "synthetic" and split.train_images.shape == (5000, 3, 32, 32)
+    assert split.test_images.shape == (1000, 3, 32, 32)
+
+
+def test_make_synthetic_names_the_bad_argument():
+    with pytest.raises(ValueError, match="n_test must be a positive integer, got 0"):
+        D.make_synthetic(10, 0)
+    with pytest.raises(ValueError, match="size must be a positive integer, got -1"):
+        D.make_synthetic(10, 10, size=-1)
+    with pytest.raises(ValueError, match="size must be at least 16 pixels, got 15"):
+        D.make_synthetic(10, 10, size=15)
+    assert D.make_synthetic(10, 10, size=16).train_images.shape == (10, 3, 16, 16)
+
+
+def test_npz_labels_classes_and_pickles(tmp_path):
+    images = np.zeros((8, 32, 32, 3), np.uint8)
+    split = D.load_npz(_npz(tmp_path / "a.npz", images=images, labels=np.array([0, 1, 2, 3] * 2)))
+    assert split.classes == ("class 0", "class 1", "class 2", "class 3")
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\], got 0..3"):
+        D.load_npz(_npz(tmp_path / "b.npz", images=images, labels=np.array([0, 1, 2, 3] * 2),
+                        classes=np.array(["a", "b"])))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\], got -1..3"):
+        D.load_npz(_npz(tmp_path / "c.npz", images=images, labels=np.array([0, 1, 2, 3, -1, 1, 2, 3])))
+    np.savez(tmp_path / "p.npz", images=images, labels=np.array([0, 1] * 4), classes=np.array([{"x": 1}, 2],
+                                                                                               dtype=object))
+    with pytest.raises(ValueError, match="pickle"):  # an .npz never runs code from the file
+        D.load_npz(tmp_path / "p.npz")
+
+
+def test_stratified_subset_edges():
+    labels = torch.arange(20) % 4
+    assert sorted(D.stratified_subset(labels, 20, 4).tolist()) == list(range(20)), "n = all images is allowed"
+    with pytest.raises(ValueError, match=r"n must be at most the number of images \(20\), got 21"):
+        D.stratified_subset(labels, 21, 4)
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        D.stratified_subset(labels, 0, 4)
+    assert torch.equal(D.stratified_subset(labels, 8, 4), D.stratified_subset(labels, 8, 4, seed=0))
+    picked = D.stratified_subset(labels, 8, 4, seed=5)
+    assert torch.bincount(labels[picked], minlength=4).tolist() == [2, 2, 2, 2]
+    assert len(set(picked.tolist())) == 8
+
+
+def test_summary_of_float_images_and_of_missing_classes():
+    images = torch.zeros(4, 3, 2, 2)
+    images[:, 1] = 0.5
+    images[0, 2] = 1.0
+    s = D.summary(images, torch.tensor([0, 0, 2, 2]), ("a", "b", "c", "d"))
+    assert s["per_class"] == {"a": 2, "b": 0, "c": 2, "d": 0}
+    assert s["mean"] == [0.0, 0.5, 0.25] and s["std"] == [0.0, 0.0, round(math.sqrt(4 * 0.75 / 15), 4)]
+    assert s["dtype"] == "float32" and s["count"] == 4 and s["shape"] == (3, 2, 2)
+    u8 = torch.full((2, 3, 3, 3), 100, dtype=torch.uint8)
+    assert D.summary(u8, torch.tensor([1, 1]), ("a", "b"))["mean"] == [round(100 / 255, 4)] * 3
+    with pytest.raises(ValueError, match=r"images must be a \(N, C, H, W\) tensor, got torch.Size\(\[3, 2, 2\]\)"):
+        D.summary(images[0], torch.tensor([0]), ("a",))
+    with pytest.raises(ValueError, match=r"images must be a \(N, C, H, W\) tensor, got <class 'list'>"):
+        D.summary([1, 2], torch.tensor([0]), ("a",))
+
+
+@pytest.mark.parametrize("train, labels, message", [
+    (torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.long), r"train_images must be uint8 \(N, 3, H, W\), got torch.float32 \(2, 3, 4, 4\)"),
+    (torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), r"train_images must be uint8 .*\(2, 1, 4, 4\)"),
+    (torch.zeros(3, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), r"train_images must be uint8 .*\(3, 4, 4\)"),
+    (torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), r"train_labels must have shape \(2,\), got \(3,\)"),
+])
+def test_a_data_split_refuses_malformed_parts(train, labels, message):
+    ok = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=message):
+        D.DataSplit("x", train, labels, ok, torch.zeros(2, dtype=torch.long), ("a",))
+
+
+def test_denormalize_gives_displayable_values(small):
+    far = torch.tensor([-50.0, 0.0, 50.0]).view(3, 1, 1).expand(3, 2, 2)
+    out = small.denormalize(far)
+    assert float(out.min()) == 0.0 and float(out.max()) == 1.0
+    back = small.denormalize(small.normalize(small.train_images[:2]))
+    torch.testing.assert_close(back, small.train_images[:2].float() / 255, atol=1e-5, rtol=0)

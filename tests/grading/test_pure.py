@@ -332,3 +332,102 @@ def test_report_json_is_readable_utf8_one_value_per_line(tmp_path):
 def test_a_result_saved_without_problems_or_notebooks_loads_with_none():
     back = StudentResult.from_dict({"student": "ann", "score": 2.0})
     assert back == StudentResult("ann", score=2.0) and back.problems == [] and back.notebooks == {}
+
+
+# --------------------------------------------------------------------------------------------------- options
+def test_options_messages_say_what_was_expected(tmp_path):
+    from cutmix_course.grading import GradingOptions
+
+    pem = tmp_path / "ca.pem"
+    pem.write_text("x")
+    cases = [
+        (dict(workers=-1), "--workers must be a non-negative integer, got -1"),
+        (dict(retries=-2), "--retries must be a non-negative integer, got -2"),
+        (dict(timeout=0), "--timeout must be a positive integer, got 0"),
+        (dict(late_policy="soft"), "--late-policy must be one of 'zero', 'none', got 'soft'"),
+        (dict(assignment="a*b"), "--assignment must be a plain folder name, got 'a*b'"),
+        (dict(scheduler="tcp://h:8786"), "--scheduler must be a tls:// address (the workers receive hidden tests), "
+                                         "got 'tcp://h:8786'"),
+        (dict(scheduler="tls://h:8786", tls_ca=str(pem)), "--scheduler tls://h:8786 needs --tls-cert, --tls-key "
+                                                         "(TLS certificates)"),
+        (dict(tls_key=str(tmp_path / "none.pem")), f"--tls-key must be a PEM file, got "
+                                                   f"{str(tmp_path / 'none.pem')!r} (not a file)"),
+        (dict(canvas=str(tmp_path)), f"--canvas must be a roster CSV file, got {str(tmp_path)!r} (not a file)"),
+        (dict(db="gradebook.db"), "--db must be a database URL such as postgresql+psycopg://..., got 'gradebook.db'"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(GradingError) as info:
+            GradingOptions(**kwargs)
+        assert str(info.value) == message, kwargs
+    assert GradingOptions(workers=0, retries=0).worker_count >= 1, "0 workers and 0 retries are allowed"
+    good = GradingOptions(scheduler="tls://h:8786", tls_ca=str(pem), tls_cert=str(pem), tls_key=str(pem),
+                          canvas=str(pem), db="sqlite:///x.db")
+    assert good.scheduler == "tls://h:8786" and good.db == "sqlite:///x.db"
+
+
+def test_the_policy_is_what_decides_a_grade():
+    from cutmix_course.grading import GradingOptions
+
+    policy = GradingOptions(timeout=7, workers=3, resume=True).policy()
+    assert set(policy) == {"assignment", "duedate", "late_policy", "stderr", "sandbox", "timeout", "notebook_timeout",
+                           "max_output_kb", "memory_mb", "max_notebook_mb", "allow_read"}
+    assert policy["timeout"] == 7 and policy["assignment"] == GradingOptions().assignment
+    assert GradingOptions(workers=3).policy() == GradingOptions(workers=1, retries=5).policy()
+
+
+def test_the_command_line_shows_each_options_help_metavar_and_choices():
+    import argparse
+
+    from cutmix_course.grading import GradingOptions
+
+    parser = argparse.ArgumentParser()
+    GradingOptions.add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}
+    assert actions["timeout"].help == "seconds per cell" and actions["timeout"].default == 60
+    assert actions["canvas"].metavar == "ROSTER.csv" and actions["allow_read"].metavar == "PATH"
+    assert actions["late_policy"].choices == ("zero", "none") and actions["timeout"].choices is None
+    assert actions["reuse"].option_strings == ["--reuse-identical"]
+    assert parser.parse_args(["--allow-read", "a", "--allow-read", "b"]).allow_read == ["a", "b"]
+    assert parser.parse_args([]).allow_read == []
+    text = parser.format_help()
+    assert "--canvas ROSTER.csv" in text and "--allow-read PATH" in text
+
+
+# --------------------------------------------------------------------------------------------------- intake
+def test_intake_reports_each_kind_of_problem(tmp_path):
+    import nbformat
+    from cutmix_course.grading.intake import read_submission, students_in
+
+    sub = tmp_path / "submitted"
+    good = nbformat.v4.new_notebook()
+    (sub / "ann").mkdir(parents=True)
+    nbformat.write(good, sub / "ann" / "nb1.ipynb")
+    (sub / "ann" / "notes.txt").write_text("x")
+    (sub / "ann" / "big.ipynb").write_bytes(b"{" + b" " * (2 * 2**20) + b"}")
+    (sub / "ann" / "nb2.ipynb").write_text("{not json")
+    (sub / ".hidden").mkdir()
+    (sub / "file.txt").write_text("x")
+    (sub / "b*b").mkdir()
+    assert students_in(sub) == ["ann", "b*b"], "folders only, hidden ones left out, sorted"
+
+    nbformat.write(good, sub / "ann" / "other.ipynb")
+    (sub / "ann" / "data").mkdir()
+    (sub / "ann" / "data" / "link").symlink_to(tmp_path)
+    got = read_submission("ann", sub / "ann", ["nb1", "nb2", "nb3", "big"], max_notebook_mb=1)
+    assert set(got.files) == {"nb1.ipynb", "notes.txt"}, "what cannot be graded is not imported"
+    assert got.ungradable["nb3"] == "the notebook was not submitted"
+    assert got.ungradable["nb2"].startswith("not a valid notebook (") and "nb1" not in got.ungradable
+    assert got.ungradable["big"] == "2 MiB, more than the 1 MiB a notebook may have"
+    assert ("missing", "nb3.ipynb", "not submitted") in got.problems
+    assert ("too large", "big.ipynb", got.ungradable["big"]) in got.problems
+    assert ("corrupt", "nb2.ipynb", got.ungradable["nb2"]) in got.problems
+    assert ("extra", "other.ipynb", "is not part of the assignment (ignored)") in got.problems
+    assert ("symlink", "data", f"contains symbolic links (link -> {tmp_path}); not imported") in got.problems
+    assert "JSONDecodeError" in got.ungradable["nb2"] or "NotJSONError" in got.ungradable["nb2"]
+    odd = read_submission("b*b", sub / "b*b", ["nb1"])
+    assert odd.ungradable == {"nb1": "the student id contains one of * ? [ ]"} and odd.student == "b*b"
+    assert odd.problems == [("student id", "", "contains one of * ? [ ] (nbgrader cannot grade it): rename the "
+                                               "folder and grade again")]
+    (sub / "ann" / "big.ipynb").write_bytes(b"{" + b" " * (2**20 - 2) + b"}")  # exactly 1 MiB: not too large
+    assert read_submission("ann", sub / "ann", ["big"], max_notebook_mb=1).ungradable["big"].startswith("not a valid")
+    assert read_submission("cy", sub / "cy", ["nb1"]).ungradable == {"nb1": "the notebook was not submitted"}
