@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from cutmix_course import augment, checks
-from cutmix_course.data import channel_stats
 
 
 # ------------------------------------------------------------------------------------------------- implementations
 def channel_mean_std(images):
-    return channel_stats(images)
+    """Written with numpy, not with data.channel_stats: that one is the check's own oracle."""
+    pixels = images.numpy().transpose(1, 0, 2, 3).reshape(images.shape[1], -1) / 255.0
+    return torch.from_numpy(pixels.mean(axis=1)), torch.from_numpy(pixels.std(axis=1, ddof=1))
 
 
 def normalize(images, mean, std):

@@ -147,6 +147,17 @@ def nbval(path: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", ["solutions", "notebooks"])
+# Why the outputs of the cells tagged nbval-check-output are golden (stored, compared by nbval), and right:
+# - 01_dataset, the data set's summary: 5000 training and 1000 test images of (3, 32, 32), 500 per class: the
+#   page's numbers, which the prose states; a change is a change of the data set students are told about.
+# - 02_cutout, hidden pixels per image of a seeded batch (64, or fewer where a border clips the 8x8 square): the
+#   clipping shown on numbers; tests/test_augment.py checks the rule itself against a plain-Python replay.
+# - 03_cutmix, five seeded draws of λ and four boxes with their corrected λ: the λ correction shown on numbers; the
+#   draw order behind them is the one tests/test_augment.py replays in plain Python.
+# - 04_training, the seeded box, its λ and the first partners: the trace's data-flow row is read from them.
+# - 05_prediction_trace, the six stages' shapes: the architecture the prose walks through (256x4x4 -> 10).
+# - 06_quiz, the number of questions.
+# They pin what the prose says; the properties behind them are tested on their own, not through these outputs.
 @pytest.mark.parametrize("name", NAMES)
 def test_nbval(folder, name):
     """Every code cell runs (the stubs and their checks in the release may raise NotImplementedError only where

@@ -132,3 +132,103 @@ def test_own_computation_with_other_c_functions_passes():
 def test_a_target_that_cannot_be_watched_is_refused_not_ignored():
     with pytest.raises(ValueError, match="cannot watch"):
         forbid_reference(torch.float32)
+
+
+# ------------------------------------------------------------------------------------------------ exact behaviour
+def _wrapping(f):
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+    return wrapper
+
+
+def _inner_reference(x):
+    return x + 1
+
+
+_wrapped_reference = _wrapping(_inner_reference)
+
+
+class _Reference:
+    @staticmethod
+    def fixed(x):
+        return x * 2
+
+    @classmethod
+    def made(cls, x):
+        return x * 3
+
+    @property
+    def value(self):
+        return 4
+
+
+def test_the_message_names_the_reference_by_its_full_name():
+    with pytest.raises(ReferenceUsedError) as info:
+        with forbid_reference(augment.cutout):
+            augment.cutout(torch.zeros(1, 1, 4, 4), 2, generator=torch.Generator().manual_seed(0))
+    assert str(info.value) == ("integrity: your code called the reference implementation cutmix_course.augment.cutout "
+                               "instead of implementing it, so this test scores 0. Write the computation yourself.")
+    with pytest.raises(ReferenceUsedError, match="^integrity: cutout_batch called the reference implementation "
+                                                 "cutmix_course.grading.integrity.forbid_reference.__exit__"):
+        with forbid_reference("cutmix_course.grading.integrity.forbid_reference.__exit__", what="cutout_batch"):
+            with forbid_reference(augment.box_area):
+                pass
+
+
+def test_a_decorated_reference_is_caught_through_the_function_it_wraps():
+    for call in (_wrapped_reference, _inner_reference):
+        with pytest.raises(ReferenceUsedError, match="_inner_reference"):
+            with forbid_reference(_wrapped_reference):
+                call(1)
+
+
+def test_static_class_methods_and_properties_of_a_class_target_are_watched():
+    for use in (lambda: _Reference.fixed(1), lambda: _Reference.made(1), lambda: _Reference().value):
+        with pytest.raises(ReferenceUsedError, match="_Reference"):
+            with forbid_reference(_Reference):
+                use()
+
+
+def test_a_call_from_another_thread_started_in_the_block_is_caught():
+    import threading
+
+    with pytest.raises(ReferenceUsedError, match="box_area"):
+        with forbid_reference(augment.box_area):
+            worker = threading.Thread(target=augment.box_area, args=(torch.tensor([0, 0, 2, 2]),))
+            worker.start()
+            worker.join()
+    assert threading.setprofile is not None and threading._profile_hook is None, "the threads' hook is removed"
+
+
+def test_an_error_inside_the_block_is_not_swallowed():
+    with pytest.raises(KeyError, match="mine"):
+        with forbid_reference(augment.box_area):
+            raise KeyError("mine")
+
+
+def test_switching_the_hook_off_is_reported_with_its_own_message():
+    with pytest.raises(ReferenceUsedError) as info:
+        with forbid_reference(augment.box_area):
+            sys.setprofile(None)
+    assert str(info.value) == ("integrity: the call-tracing of this test was switched off by the code under test, so "
+                               "this test scores 0.")
+
+
+def test_no_target_is_refused():
+    with pytest.raises(ValueError, match=r"^forbid_reference needs at least one target \(a function, a class or a "
+                                         r"dotted name\)$"):
+        forbid_reference()
+    with pytest.raises(ValueError, match=r"cannot watch 'x.y' \(neither Python code nor a C function or method: _Named\)"):
+        forbid_reference(_Named("x.y"))
+
+
+class _Named(int):
+    """An object that is neither code nor a C function, with a module and a qualified name to show."""
+
+    def __new__(cls, dotted):
+        obj = super().__new__(cls, 0)
+        obj.__module__, obj.__qualname__ = dotted.split(".")
+        return obj
