@@ -831,6 +831,8 @@ def test_centered_boxes_are_clipped_spans_around_their_centres():
     cx, cy = torch.tensor([5, 0, 9]), torch.tensor([4, 7, 0])
     boxes = A.centered_boxes(cx, cy, torch.tensor(2), torch.tensor(3), 8, 10)
     assert boxes.tolist() == [[3, 1, 7, 7], [0, 4, 2, 8], [7, 0, 10, 3]]
+    grid = A.centered_boxes(cx.view(3, 1).expand(3, 2), cy.view(3, 1).expand(3, 2), 2, 3, 8, 10)
+    assert grid.shape == (3, 2, 4) and grid[:, 0].tolist() == boxes.tolist() == grid[:, 1].tolist()
 
 
 def test_paste_boxes_accepts_an_empty_box_and_keeps_the_image():
