@@ -55,7 +55,7 @@ bench: $(STAMP)
 bench-grade: $(STAMP) sandbox
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course bench-grade $(ARGS)
 
-## mutate: mutation testing (mutmut) of the library, the checks and the grader's pure parts: the score table per module (~30 min, capped at 60)
+## mutate: mutation testing (mutmut) of the library, the checks and the grader's pure parts: the score table per module (about an hour, capped at 60 min)
 mutate: $(STAMP) sandbox
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) scripts/mutate.py $(ARGS)
 
