@@ -141,21 +141,17 @@ def check_setup(env: dict) -> None:
     print("set-up check: a Cutout that hides nothing is caught by the fast tests, imported from the mutated copy")
 
 
-def all_mutants() -> dict[str, list[str]]:
-    """module -> mutant names, from mutmut's generated files (after a run or `mutmut run` with a filter)."""
-    out = {}
-    for meta in (STAGE / "mutants" / "src" / "cutmix_course").rglob("*.py.meta"):
-        module = meta.relative_to(STAGE / "mutants" / "src" / "cutmix_course").as_posix()[: -len(".meta")]
-        out[module] = sorted(json.loads(meta.read_text())["exit_code_by_key"])
-    return out
-
-
 def results() -> dict[str, dict[str, int | None]]:
     out = {}
     for meta in (STAGE / "mutants" / "src" / "cutmix_course").rglob("*.py.meta"):
         module = meta.relative_to(STAGE / "mutants" / "src" / "cutmix_course").as_posix()[: -len(".meta")]
         out[module] = json.loads(meta.read_text())["exit_code_by_key"]
     return out
+
+
+def all_mutants() -> dict[str, list[str]]:
+    """module -> its mutant names (after the mutants are generated)."""
+    return {module: sorted(codes) for module, codes in results().items()}
 
 
 SOURCES = """
@@ -191,7 +187,7 @@ def _message_nodes(tree: ast.AST) -> set[int]:
     `report.expect(ok, what, hint)`, what `print(...)` prints, and the values given to `hint` or `what`."""
     regions = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "expect":
+        if _expect_call(node):
             regions += node.args[1:] + [k.value for k in node.keywords]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
             regions += node.args + [k.value for k in node.keywords if k.arg != "file"]

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_seeded_sample_of_augment_mutants_is_all_killed(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "mutate.py"), "--sample", "30", "--minutes", "20",
-                           "--out", str(tmp_path), "--work", str(tmp_path / "stage")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    cmd = [sys.executable, str(ROOT / "scripts" / "mutate.py"), "--sample", "30", "--minutes", "20",
+           "--out", str(tmp_path), "--work", str(tmp_path / "stage")]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     tail = done.stdout[-3000:] + done.stderr[-3000:]
     assert "set-up check: a Cutout that hides nothing is caught" in done.stdout, tail
     scores = json.loads((tmp_path / "scores.json").read_text())
