@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= reports/trace
 ARGS    ?=
 
-.PHONY: all trace trace-quick test test-fast lab release bench bench-grade grade mutate system sandbox clean help
+.PHONY: all trace trace-quick test test-fast lab lab-instructor student-kit check release bench bench-grade grade mutate system sandbox clean help
 all: help
 
 $(STAMP): requirements.txt pyproject.toml
@@ -39,9 +39,21 @@ system:
 sandbox:
 	@bash scripts/install-system.sh sandbox
 
-## lab: JupyterLab on the course (student notebooks; solutions/ holds the instructor source)
+## lab: JupyterLab on the student notebooks only (notebooks/cutout_cutmix/ is its root: what a student sees)
 lab: $(STAMP)
-	PATH=$(abspath $(VENV))/bin:$$PATH jupyter lab --notebook-dir=. notebooks/cutout_cutmix/01_dataset.ipynb
+	PATH=$(abspath $(VENV))/bin:$$PATH jupyter lab --notebook-dir=notebooks/cutout_cutmix 01_dataset.ipynb
+
+## lab-instructor: JupyterLab on the whole course (solutions/, nbgrader's formgrader in the Nbgrader menu)
+lab-instructor: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH jupyter lab --notebook-dir=. solutions/cutout_cutmix/01_dataset.ipynb
+
+## student-kit: dist/cutout_cutmix-student.zip, what students get (notebooks, package, student README; no solutions)
+student-kit: $(STAMP)
+	$(PY) -m cutmix_course kit
+
+## check: the public checks of the student notebooks in notebooks/ (what the kit's `make check` runs)
+check: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course check $(or $(ARGS),notebooks/cutout_cutmix)
 
 ## release: regenerate the student notebooks in notebooks/ from solutions/ with nbgrader
 release: $(STAMP)
@@ -64,7 +76,7 @@ grade: $(STAMP) sandbox
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course grade $(ARGS)
 
 clean:
-	rm -rf reports test-output .pytest_cache
+	rm -rf reports test-output .pytest_cache dist
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## /make /'

@@ -96,8 +96,14 @@ def test_seal_and_unseal_round_trip():
 def test_bad_quiz_files_are_rejected_clearly(tmp_path):
     with pytest.raises(ValueError, match="plain \\['answer'\\]"):
         quiz.from_dict({"name": "t", "title": "T", "salt": "s", "questions": [{"id": "a", "answer": "B"}]})
-    with pytest.raises(ValueError, match="must have a 'salt' field"):
-        quiz.from_dict({"name": "t", "title": "T", "questions": []})
+    with pytest.raises(ValueError, match="must have a 'questions' field"):
+        quiz.from_dict({"name": "t", "title": "T", "salt": "s"})
+    sealed = json.loads(QUIZ_FILE.read_text(encoding="utf-8"))
+    with pytest.raises(ValueError, match="answer fields but the quiz has no salt"):  # a copy that kept a hash
+        quiz.from_dict({k: v for k, v in sealed.items() if k != "salt"})
+    with pytest.raises(ValueError, match="missing \\['answer_sha256'\\]"):  # a sealed quiz that lost a hash
+        quiz.from_dict({**sealed, "questions": [{k: v for k, v in q.items() if k != "answer_sha256"}
+                                                for q in sealed["questions"]]})
     broken = json.loads(QUIZ_FILE.read_text(encoding="utf-8"))
     broken["questions"][0]["answer_sha256"] = "0" * 64
     with pytest.raises(ValueError, match="matches 0 of its choices"):

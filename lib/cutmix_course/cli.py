@@ -5,6 +5,8 @@ trace  runs the whole pipeline headless (data -> Cutout/CutMix -> three training
 bench  the speed benchmark (see cutmix_course.bench).
 grade  autograde a folder of nbgrader submissions (see cutmix_course.grading).
 bench-grade  grading throughput with 1 and 2 workers (see cutmix_course.grading.bench).
+kit    the student kit: dist/cutout_cutmix-student.zip (see cutmix_course.kit).
+check  run a student's notebooks in quick mode and list every public check (see cutmix_course.selfcheck).
 """
 from __future__ import annotations
 
@@ -157,9 +159,10 @@ def trace_main(argv=None) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"trace": trace_main, "bench": _bench, "grade": _grade, "bench-grade": _bench_grade}
+    commands = {"trace": trace_main, "bench": _bench, "grade": _grade, "bench-grade": _bench_grade, "kit": _kit,
+                "check": _check}
     if not argv or argv[0] not in commands:
-        print("usage: python -m cutmix_course {trace,bench,grade,bench-grade} [options]   (--help after a command "
+        print(f"usage: python -m cutmix_course {{{','.join(commands)}}} [options]   (--help after a command "
               "for its options)", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:])
@@ -181,3 +184,15 @@ def _bench_grade(argv) -> int:
     from .grading.bench import main as bench_grade_main
 
     return bench_grade_main(argv)
+
+
+def _kit(argv) -> int:
+    from .kit import main as kit_main
+
+    return kit_main(argv)
+
+
+def _check(argv) -> int:
+    from .selfcheck import main as check_main
+
+    return check_main(argv)

@@ -5,8 +5,10 @@ wrong answer, the *salted hash* of the right letter, and the explanation shown a
 with a key derived from the right letter (so the file does not give the answer away through the explanation
 either). Checking an answer hashes the chosen letter with the quiz's salt and compares.
 
-This keeps the key out of plain sight, not out of reach: with four choices anyone can try every letter, exactly
-as the Check button lets a student do. The grade comes from the nbgrader hidden tests, never from this file.
+This keeps the key out of plain sight, not out of reach: with four choices anyone can try every letter in one line.
+So the student kit ships a *student copy* (`student_copy`: questions, choices and hints, no salt, no hashes, no
+explanations); there the Check button says that the answer is checked when the notebook is graded. The grade
+comes from the nbgrader hidden tests, never from this file.
 
 Authoring: `seal(plain)` turns a plain quiz dict (with `answer` and `explanation` per question) into the sealed
 form; `unseal(sealed, answers)` gives the plain form back for editing. Keep the plain form out of the repository.
@@ -61,16 +63,20 @@ class Question:
     question: str
     choices: dict  # letter -> text, in display order
     hint: str
-    answer_sha256: str
-    explanation_sealed: str
+    answer_sha256: str | None  # None in a student copy
+    explanation_sealed: str | None
 
 
 @dataclass(frozen=True)
 class Quiz:
     name: str
     title: str
-    salt: str
+    salt: str | None  # None in a student copy (no answers held)
     questions: tuple
+
+    @property
+    def holds_answers(self) -> bool:
+        return self.salt is not None
 
     def question(self, qid: str) -> Question:
         for q in self.questions:
@@ -81,7 +87,7 @@ class Quiz:
     def is_correct(self, qid: str, letter) -> bool:
         """Whether `letter` ('A', 'b ', ...) is the right answer to question `qid`."""
         q = self.question(qid)
-        if not isinstance(letter, str):
+        if not isinstance(letter, str) or not self.holds_answers:
             return False
         letter = letter.strip().upper()
         return letter in q.choices and answer_hash(self.salt, qid, letter) == q.answer_sha256
@@ -96,31 +102,39 @@ class Quiz:
         """(right?, text to show) after a student picks `letter` for question `qid`."""
         if letter is None:
             return False, "Pick an answer first."
+        if not self.holds_answers:
+            return False, (f"Noted: {str(letter).strip().upper()}. This copy of the quiz holds no answers; yours is "
+                           f"checked when your notebook is graded. Before you commit, ask yourself: "
+                           f"{self.question(qid).hint}")
         if self.is_correct(qid, letter):
             return True, f"✓ Correct! {self.explanation(qid, letter)}"
         return False, f"✗ Not quite, try again. Hint: {self.question(qid).hint}"
 
 
 def from_dict(data: dict) -> Quiz:
-    """A Quiz from its sealed JSON form, validating every field with a clear message."""
-    for key in ("name", "title", "salt", "questions"):
+    """A Quiz from its sealed JSON form (or a student copy: no salt), validating every field with a clear message."""
+    for key in ("name", "title", "questions"):
         if key not in data:
             raise ValueError(f"quiz file must have a {key!r} field; it has {sorted(data)}")
+    copy = "salt" not in data
+    answer_fields = set() if copy else {"answer_sha256", "explanation_sealed"}
     questions = []
     for i, q in enumerate(data["questions"]):
         plain = {"answer", "correct", "explanation", "key"} & set(q)
         if plain:
             raise ValueError(f"question {i + 1} of the quiz holds plain {sorted(plain)}: store answer_sha256 and "
                              "explanation_sealed instead (see quiz.seal)")
-        missing = {"id", "question", "choices", "hint", "answer_sha256", "explanation_sealed"} - set(q)
+        missing = ({"id", "question", "choices", "hint"} | answer_fields) - set(q)
         if missing:
             raise ValueError(f"question {i + 1} of the quiz is missing {sorted(missing)}")
+        if copy and {"answer_sha256", "explanation_sealed"} & set(q):
+            raise ValueError(f"question {i + 1} of the quiz holds answer fields but the quiz has no salt")
         if not isinstance(q["choices"], dict) or len(q["choices"]) < 2:
             raise ValueError(f"question {q['id']}: choices must map letters to texts, got {q['choices']!r}")
-        questions.append(Question(q["id"], q["question"], dict(q["choices"]), q["hint"], q["answer_sha256"],
-                                  q["explanation_sealed"]))
-    quiz = Quiz(data["name"], data["title"], data["salt"], tuple(questions))
-    for q in quiz.questions:
+        questions.append(Question(q["id"], q["question"], dict(q["choices"]), q["hint"], q.get("answer_sha256"),
+                                  q.get("explanation_sealed")))
+    quiz = Quiz(data["name"], data["title"], data.get("salt"), tuple(questions))
+    for q in quiz.questions if quiz.holds_answers else ():
         right = [c for c in q.choices if answer_hash(quiz.salt, q.id, c) == q.answer_sha256]
         if len(right) != 1:
             raise ValueError(f"question {q.id}: answer_sha256 matches {len(right)} of its choices, expected exactly 1")
@@ -152,6 +166,14 @@ def seal(plain: dict, salt: str | None = None) -> dict:
         out["questions"].append(sealed)
     from_dict(out)  # validate
     return out
+
+
+def student_copy(sealed: dict) -> dict:
+    """The quiz as the student kit ships it: questions, choices and hints only (no salt, hashes or explanations)."""
+    from_dict(sealed)  # validate
+    keep = ("id", "question", "choices", "hint")
+    return {**{k: v for k, v in sealed.items() if k not in ("salt", "questions")},
+            "questions": [{k: q[k] for k in keep} for q in sealed["questions"]]}
 
 
 def unseal(sealed: dict, answers: dict) -> dict:
