@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import pytest
+import plain
 from cutmix_course import augment, checks
 from test_checks import CLASSES, CORRECT, channel_mean_std, cutmix_batch, cutout_batch, cutout_one, normalize, \
     sample_box, softmax, top_k
@@ -93,7 +94,7 @@ def cutout_batch_on_a_coarse_grid(images, size, generator=None):
 
 
 def sample_box_unclipped(lam, height, width, generator=None):
-    x1, y1, x2, y2 = (int(v) for v in augment.rand_bbox(height, width, lam, generator))
+    x1, y1, x2, y2 = (int(v) for v in plain.rand_bbox(height, width, lam, generator))
     cut_w, cut_h = int(0.5 * (1 - lam) ** 0.5 * width), int(0.5 * (1 - lam) ** 0.5 * height)
     cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
     if 0 < x1 and x2 < width and 0 < y1 and y2 < height:
@@ -102,7 +103,7 @@ def sample_box_unclipped(lam, height, width, generator=None):
 
 
 def sample_box_half_size(lam, height, width, generator=None):
-    return augment.rand_bbox(height, width, 1 - (1 - lam) / 4, generator)  # sides halved
+    return plain.rand_bbox(height, width, 1 - (1 - lam) / 4, generator)  # sides halved
 
 
 def sample_box_centres_inside(lam, height, width, generator=None):
@@ -113,12 +114,12 @@ def sample_box_centres_inside(lam, height, width, generator=None):
 
 
 def sample_box_never_empty(lam, height, width, generator=None):
-    x1, y1, x2, y2 = (int(v) for v in augment.rand_bbox(height, width, lam, generator))
+    x1, y1, x2, y2 = (int(v) for v in plain.rand_bbox(height, width, lam, generator))
     return x1, y1, max(x2, min(x1 + 1, width)), max(y2, min(y1 + 1, height))  # at least one pixel
 
 
 def sample_box_ignoring_the_seed(lam, height, width, generator=None):
-    return augment.rand_bbox(height, width, lam, sample_box_ignoring_the_seed.g)
+    return plain.rand_bbox(height, width, lam, sample_box_ignoring_the_seed.g)
 
 
 sample_box_ignoring_the_seed.g = torch.Generator().manual_seed(123)
@@ -127,7 +128,7 @@ sample_box_ignoring_the_seed.g = torch.Generator().manual_seed(123)
 def cutmix_with(partner_of=None, soft_of=None, paste=None):
     def wrong(images, labels, num_classes, lam, generator=None):
         b, _, h, w = images.shape
-        x1, y1, x2, y2 = (int(v) for v in augment.rand_bbox(h, w, lam, generator))
+        x1, y1, x2, y2 = (int(v) for v in plain.rand_bbox(h, w, lam, generator))
         partner = torch.randperm(b, generator=generator) if partner_of is None else partner_of(b, generator)
         mixed = images.clone()
         if paste is None:
@@ -175,12 +176,12 @@ def loss_summed_for_one_hot_targets(logits, targets):
 
 
 def loss_off_for_mixed_targets(logits, targets):
-    loss = augment.soft_target_cross_entropy(logits, targets)
+    loss = plain.soft_target_cross_entropy(logits, targets)
     return loss if _binary(targets) else loss + 0.1  # off by a constant: its gradient stays right
 
 
 def loss_without_gradient(logits, targets):
-    return augment.soft_target_cross_entropy(logits.detach(), targets)
+    return plain.soft_target_cross_entropy(logits.detach(), targets)
 
 
 def softmax_scaled(logits):
@@ -196,6 +197,8 @@ WRONG = {
         (checks.check_channel_mean_std, lambda im: (im.double().mean((0, 2)) / 255, im.double().std((0, 2)) / 255), ()),
     "mean per channel is right": (checks.check_channel_mean_std, lambda im: (_stats(im)[0].roll(1), _stats(im)[1]), ()),
     "std per channel is right": (checks.check_channel_mean_std, lambda im: (_stats(im)[0], _stats(im)[1] * 1.1), ()),
+    "std is the sample standard deviation (divides by n - 1, torch's default)":
+        (checks.check_channel_mean_std, lambda im: (_stats(im)[0], (im.double() / 255).std((0, 2, 3), correction=0)), ()),
     "the images passed in are left unchanged#mean_std": (checks.check_channel_mean_std, _in_place(channel_mean_std), ()),
     "values are in [0, 1] units":
         (checks.check_channel_mean_std, lambda im: (im.double().mean((0, 2, 3)), im.double().std((0, 2, 3)) / 255), ()),
@@ -240,7 +243,7 @@ WRONG = {
     "λ = 1 gives an empty box (nothing is pasted)": (checks.check_sample_box, sample_box_never_empty, ()),
     "the same generator seed gives the same box": (checks.check_sample_box, sample_box_ignoring_the_seed, ()),
     "returns four numbers (x1, y1, x2, y2)":
-        (checks.check_sample_box, lambda *a, **k: tuple(sample_box(*a, **k).tolist())[:3], ()),
+        (checks.check_sample_box, lambda *a, **k: tuple(sample_box(*a, **k))[:3], ()),
     "returns a pair (mixed images, soft labels)": (checks.check_cutmix_batch, lambda *a, **k: [*cutmix_batch(*a, **k)],
                                                    ()),
     "shapes: images (B, C, H, W) with their dtype, labels (B, num_classes)":

@@ -11,6 +11,7 @@ student's function and falls back to the course's reference implementation, sayi
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import traceback
 import warnings
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from .grading.integrity import FORBIDDEN, ReferenceUsedError, forbid_reference
 
 PASS, FAIL = "✓", "✗"
 
@@ -61,12 +64,22 @@ class Report:
 
 
 def call(report: Report, fn, *args, **kwargs):
-    """Run the student's function; stub -> NotImplementedError, a crash -> CheckFailed, both explained on stdout."""
+    """Run the student's function; stub -> NotImplementedError, a crash -> CheckFailed, both explained on stdout.
+
+    It runs under the same tripwire as the hidden tests (`integrity.FORBIDDEN` of the exercise): a call of a listed
+    function fails the check at once, with the message the grade would carry.
+    """
     __tracebackhide__ = True
+    forbidden = FORBIDDEN.get(report.name)
+    guard = forbid_reference(*forbidden, what=report.name) if forbidden else contextlib.nullcontext()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = fn(*args, **kwargs)
+            with guard:
+                result = fn(*args, **kwargs)
+        except ReferenceUsedError as exc:
+            print(f"{report.name}: {FAIL} {exc}", flush=True)
+            raise CheckFailed(f"{report.name}: {exc}") from None
         except NotImplementedError as exc:
             where = traceback.extract_tb(exc.__traceback__)[-1].name
             where = report.name if where in ("<module>", report.name) else f"{where} (called by {report.name})"
@@ -159,22 +172,31 @@ def check_channel_mean_std(fn) -> None:
     original = images.clone()
     result = call(r, fn, images)
     ok = r.expect(isinstance(result, tuple) and len(result) == 2 and all(_tensor(t) for t in result),
-                  "returns a pair (mean, std) of tensors", "end with `return mean, std`")
+                  "returns a pair (mean, std) of tensors", "what does your function return, and is it a tuple of two tensors?")
     if ok:
         mean, std = (t.double().flatten() if t.numel() == 3 else t.double() for t in result)
         ok = r.expect(mean.shape == (3,) and std.shape == (3,), "mean and std hold one value per channel: shape (3,)",
-                      "reduce over the batch, height and width axes (dims 0, 2 and 3), keep the channel axis (dim 1)")
+                      "which axes of (N, C, H, W) does one channel's statistic run over, and which one must survive?")
     if ok:
         ref_mean, ref_std = channel_stats(images)
         if mean.max() > 1.5:
-            r.expect(False, "values are in [0, 1] units", "divide the pixel values by 255 first")
+            ok = r.expect(False, "values are in [0, 1] units", "the pixels are uint8 in 0..255: what units does the contract ask for?")
         else:
             r.expect(torch.allclose(mean, ref_mean, atol=1e-4), "mean per channel is right",
-                     "convert to float, divide by 255, then .mean(dim=(0, 2, 3))")
-            r.expect(torch.allclose(std, ref_std, atol=1e-3), "std per channel is right",
-                     "the standard deviation over the same axes: .std(dim=(0, 2, 3))")
+                     "is every pixel of the channel, in every image, counted once, in [0, 1] units?")
+            ok = r.expect(torch.allclose(std, ref_std, atol=1e-3), "std per channel is right",
+                     "over the same pixels as the mean; which standard deviation does the contract name (divide by n or n - 1)?")
+    # 8 pixels per channel: dividing by n instead of n - 1 makes the std 6.5% smaller, far beyond the tolerance
+    tiny = torch.tensor([0, 255, 64, 128, 30, 200, 90, 10], dtype=torch.uint8).view(2, 1, 2, 2).repeat(1, 3, 1, 1)
+    x = tiny[:, 0].double().flatten() / 255
+    sample_std = float(((x - x.mean()) ** 2).sum() / (x.numel() - 1)) ** 0.5  # before the call: it may write into tiny
+    got = call(r, fn, tiny) if ok else None  # only once the std is right on the large probe
+    if isinstance(got, tuple) and len(got) == 2 and _tensor(got[1]) and got[1].numel() == 3:
+        r.expect(torch.allclose(got[1].double().flatten(), torch.full((3,), sample_std, dtype=torch.float64), atol=1e-4),
+                 "std is the sample standard deviation (divides by n - 1, torch's default)",
+                 "on 8 pixels per channel the two standard deviations differ: which one does the contract name?")
     r.expect(_same_tensor(images, original), "the images passed in are left unchanged",
-             "work on a converted copy (images.float() / 255 makes one), never modify `images` in place")
+             "does any step of yours write into the tensor you were given?")
     r.finish()
 
 
@@ -188,15 +210,15 @@ def check_normalize(fn) -> None:
     original = images.clone()
     out = call(r, fn, images, mean, std)
     if not r.expect(_tensor(out) and out.shape == images.shape, "returns a tensor of the same shape as the images",
-                    "broadcast mean and std over height and width: mean.view(-1, 1, 1)"):
+                    "mean and std have shape (C,): how do they line up with (N, C, H, W) when you broadcast?"):
         return r.finish()
     r.expect(out.dtype == torch.float32, "the result is float32",
-             f"got {out.dtype}: float64 mean/std promote the result to float64; convert them with .float()")
+             f"got {out.dtype}: which of your inputs decides the dtype of the result when torch mixes dtypes?")
     expected = ((original.double() / 255 - mean.view(3, 1, 1)) / std.view(3, 1, 1)).float()  # as passed in
     good = torch.allclose(out.float(), expected, atol=1e-5)
-    hint = "subtract the mean and divide by the std of the *channel*: shape them (C, 1, 1)"
+    hint = "is each pixel shifted and scaled by its own channel's mean and std?"
     if not good and torch.allclose(out.float(), ((images.double() - mean.view(3, 1, 1)) / std.view(3, 1, 1)).float()):
-        hint = "mean and std are in [0, 1] units: divide the pixels by 255 before subtracting"
+        hint = "mean and std are in [0, 1] units; are your pixels in the same units when you subtract?"
     r.expect(good, "each channel is (x / 255 - mean) / std", hint)
     r.expect(_same_tensor(images, original), "the images passed in are left unchanged", "do not modify `images` in place")
     r.finish()
@@ -211,10 +233,10 @@ def check_cutout_one(fn) -> None:
     original = image.clone()
     out = call(r, fn, image, 4, 5, 6)
     if not r.expect(_tensor(out) and out.shape == image.shape and out.dtype == image.dtype,
-                    "returns a tensor of the same shape and dtype as the image", "start from image.clone()"):
+                    "returns a tensor of the same shape and dtype as the image", "what does your function return, in which dtype?"):
         return r.finish()
     r.expect(_same_tensor(image, original), "the image passed in is left unchanged",
-             "clone the image first (out = image.clone()) and fill the square in the copy")
+             "the contract says a copy: does your function write into the tensor it was given?")
     cases = {"a square in the middle has side `size` around (cy, cx)": (4, 5, 6),
              "a square at the top-left corner is clipped": (4, 0, 1),
              "a square at the bottom-right corner is clipped": (5, 9, 11)}
@@ -227,10 +249,10 @@ def check_cutout_one(fn) -> None:
                 f"{want[0]}..{want[2] - 1}; you hid rows {y1}..{y2 - 1}, columns {x1}..{x2 - 1}"
                 if mask.any() else f"nothing was hidden for size={size}, cy={cy}, cx={cx}")
         if "clipped" in what and not mask.any():
-            hint += " (a negative start index counts from the end in Python: clip it with max(..., 0))"
+            hint += " (what does Python slicing do with a negative start index?)"
         r.expect(filled and (x1, y1, x2, y2) == want, what, hint)
     r.expect(bool((out[:, mask] == 0).all()) if mask.any() else False, "hidden pixels are set to 0",
-             "assign 0 to all channels: out[:, y1:y2, x1:x2] = 0")
+             "are the hidden pixels 0 in every channel, not just the first?")
     r.finish()
 
 
@@ -243,34 +265,34 @@ def check_cutout_batch(fn) -> None:
     original = images.clone()
     out = call(r, fn, images, size, generator=_gen(0))
     if not r.expect(_tensor(out) and out.shape == images.shape and out.dtype == images.dtype,
-                    "returns a batch of the same shape and dtype", "return the new images, not the mask"):
+                    "returns a batch of the same shape and dtype", "what does your function return: the images, or something else?"):
         return r.finish()
-    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged", "work on images.clone()")
+    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged", "does any step of yours write into the batch you were given?")
     masks = changed_mask(original, out)  # against the batch as it was passed in
     boxes = [mask_box(m) for m in masks]
     r.expect(all(filled for _, filled in boxes) and all(m.any() for m in masks),
              "every image has exactly one hidden square (a filled rectangle)",
-             "build a (B, H, W) boolean mask from the centres with broadcasting, then set masked pixels to 0")
+             "which pixels of image i are inside its square? picture a (B, H, W) answer to that question")
     r.expect(bool((out.permute(1, 0, 2, 3)[:, masks] == 0).all()), "hidden pixels are 0 in every channel",
-             "use images.masked_fill(mask[:, None], 0) or torch.where(mask[:, None], 0, images)")
+             "does your fill reach every channel of a hidden pixel?")
     sides = [(x2 - x1, y2 - y1, x1 == 0 or x2 == w, y1 == 0 or y2 == h) for (x1, y1, x2, y2), _ in boxes]
     r.expect(all((sw == size or at_x) and (sh == size or at_y) and sw <= size and sh <= size
                  for sw, sh, at_x, at_y in sides),
              f"squares have side {size}, smaller only where the border cuts them",
-             "rows from cy - size//2 (included) to cy - size//2 + size (excluded), then clamp to 0..H")
+             "where does a square start and end relative to its centre, and what happens at the border?")
     clipped = sum(sw < size or sh < size for sw, sh, _, _ in sides)
     r.expect(clipped > b // 10, "squares near the border are clipped (centres are drawn over the whole image)",
-             f"only {clipped} of {b} squares were clipped: draw centres from 0..H-1 and 0..W-1 "
-             "(torch.randint(H, (B,), generator=generator)) and clamp the square, as the Cutout paper does")
+             f"only {clipped} of {b} squares were clipped: where may a centre fall, and what happens to a square "
+             "whose centre is near the border?")
     distinct = len({box for box, _ in boxes})
     r.expect(distinct > b // 8, "each image gets its own random square",
-             f"only {distinct} different squares in {b} images: draw one centre per image, shape (B,)")
+             f"only {distinct} different squares in {b} images: how many centres do you draw per batch?")
     again = call(r, fn, original.clone(), size, generator=_gen(0))
     r.expect(_same_tensor(out, again), "the same generator seed gives the same result",
-             "draw every random number from `generator` (pass generator=generator to torch.randint)")
+             "is every random number you draw taken from `generator`?")
     as_uint8 = call(r, fn, _images(8, 3, h, w, seed=5, dtype=torch.uint8), size, generator=_gen(1))
     r.expect(_tensor(as_uint8) and as_uint8.dtype == torch.uint8, "uint8 images stay uint8",
-             "fill with masked_fill / torch.where on the images themselves; do not convert to float")
+             "does any step of yours change the dtype of the images?")
     r.finish()
 
 
@@ -313,15 +335,15 @@ def check_sample_box(fn) -> None:
             # clipped: smaller than the box asked for (touching the border is not enough)
             clipped += (x2 - x1) < 2 * int(cut_w / 2) or (y2 - y1) < 2 * int(cut_h / 2)
     r.expect(size_ok, "an unclipped box is sqrt(1 - λ)·W wide and sqrt(1 - λ)·H high",
-             "cut_w = int(W * sqrt(1 - lam)), cut_h = int(H * sqrt(1 - lam)); the box spans c ± cut/2")
+             "which share of the area should the box cover, so how long is each side? does x go with the width?")
     r.expect(clipped > len(every) // 10, "boxes near the border are clipped (centres anywhere in the image)",
-             "draw cx from 0..W-1 and cy from 0..H-1 with torch.randint(..., generator=generator), then clamp")
+             "where may the centre fall, and what happens to a box whose centre is near the border?")
     empty = box_tuple(call(r, fn, 1.0, h, w, generator=_gen(0)))
     r.expect((empty[2] - empty[0]) * (empty[3] - empty[1]) == 0, "λ = 1 gives an empty box (nothing is pasted)",
-             "with lam = 1, sqrt(1 - lam) = 0: the box has no width")
+             "what share of the image does λ = 1 leave to the partner?")
     again = box_tuple(call(r, fn, 0.6, h, w, generator=_gen(7)))
     r.expect(again == draws[0.6][0], "the same generator seed gives the same box",
-             "draw the centre from `generator`")
+             "is every random number you draw taken from `generator`?")
     r.finish()
 
 
@@ -371,34 +393,34 @@ def check_cutmix_batch(fn) -> None:
     mixed, soft = results[0][1], results[0][2]
     if not r.expect(mixed.shape == images.shape and mixed.dtype == images.dtype and soft.shape == (b, k),
                     "shapes: images (B, C, H, W) with their dtype, labels (B, num_classes)",
-                    "soft labels are one row of num_classes weights per image (F.one_hot(labels, num_classes))"):
+                    "one row of num_classes weights per image: what shape is that?"):
         return r.finish()
-    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged", "paste into images.clone()")
+    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged", "does any step of yours write into the batch you were given?")
     sums_ok = all(torch.allclose(s.double().sum(1), torch.ones(b, dtype=torch.float64), atol=1e-5)
                   and bool((s >= -1e-6).all()) for _, _, s in results)
-    r.expect(sums_ok, "every soft label sums to 1 and has no negative weight", "λ·onehot(y) + (1 - λ)·onehot(y[partner])")
+    r.expect(sums_ok, "every soft label sums to 1 and has no negative weight", "which two labels share the weight, and how much does each get?")
     analyses = [analyse_cutmix(original, labels, m, s, k) for _, m, s in results]
     r.expect(all(row["partner"] is not None for a in analyses for row in a),
-             "each image receives its patch from one partner image", "use one permutation: partner = torch.randperm(B)")
+             "each image receives its patch from one partner image", "how is each image's partner chosen, and is it one image?")
     # a correct box is never empty and never larger than asked: sides at most sqrt(1 - λ)·H by sqrt(1 - λ)·W
     pasted = all(any(row["kept"] < 1 for row in a) and all(row["kept"] >= lam - 1e-9 for row in a)
                  for (lam, _, _), a in zip(results, analyses))
     r.expect(pasted, "a patch of at most (1 - λ)·H·W pixels is pasted into the images",
-             "the partner's pixels go inside the box that sample_box(lam, H, W) draws")
+             "where do the partner's pixels go, and how large may that region be?")
     boxes_same = all(len({row["box"] for row in a if row["box"] is not None}) <= 1 for a in analyses)
     r.expect(boxes_same, "one box for the whole batch (as in the paper and torchvision)",
-             "draw a single box with sample_box and paste it at the same place in every image")
+             "how many boxes does the contract ask for per batch?")
     weights = all(row["weights_ok"] for a in analyses for row in a)
     uncorrected = any(abs(row["lam_weight"] - lam) < 1e-5 and abs(row["kept"] - lam) > 1e-3
                       for (lam, _, _), a in zip(results, analyses) for row in a if row["kept"] < 1)
     hint = "the weight of image i's own label must be the share of its pixels that were kept"
     if uncorrected:
-        hint = ("you used the λ you were given; after clipping the box is smaller, so recompute "
-                "λ = 1 - (x2 - x1)(y2 - y1) / (H·W) from the clipped box")
+        hint = ("your weights match the λ you were given, not the pixels: what happens to the box's area when "
+                "it is clipped at the border?")
     r.expect(weights, "label weights equal the pixel shares (λ recomputed from the clipped box)", hint)
     as_uint8 = call(r, fn, original.to(torch.uint8), labels, k, 0.5, generator=_gen(0))
     r.expect(isinstance(as_uint8, tuple) and _tensor(as_uint8[0]) and as_uint8[0].dtype == torch.uint8,
-             "uint8 images stay uint8", "paste with indexing or torch.where; only the labels become float")
+             "uint8 images stay uint8", "does any step of yours change the dtype of the images?")
     r.finish()
 
 
@@ -413,19 +435,19 @@ def check_soft_target_loss(fn) -> None:
     onehot = F.one_hot(y_a, 5).float()
     loss = call(r, fn, logits, onehot)
     if not r.expect(_tensor(loss) and loss.ndim == 0, "returns a scalar tensor (one number for the batch)",
-                    "sum over classes (dim=1), then take the mean over the batch"):
+                    "one number for the batch: which axes do you reduce, and how?"):
         return r.finish()
     r.expect(torch.allclose(loss, F.cross_entropy(logits, y_a), atol=1e-5),
              "with one-hot targets it equals the ordinary cross-entropy",
-             "-(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()")
+             "what does cross-entropy compute for one image with a one-hot target, and how are images combined?")
     lam = 0.7
     mixed = lam * onehot + (1 - lam) * F.one_hot(y_b, 5).float()
     want = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
     r.expect(torch.allclose(call(r, fn, logits, mixed), want, atol=1e-5),
-             "with CutMix targets it equals λ·CE(a) + (1 - λ)·CE(b)", "weight the log-probabilities by the targets")
+             "with CutMix targets it equals λ·CE(a) + (1 - λ)·CE(b)", "does every class's log-probability count with its target weight?")
     big = call(r, fn, logits * 1000, onehot)
     r.expect(_tensor(big) and bool(torch.isfinite(big)), "stays finite for large logits (numerically stable)",
-             "log(softmax(x)) overflows; use F.log_softmax or subtract the row maximum first")
+             "what is exp(1000) in float32, and log of a probability that rounded to 0? which shift leaves softmax unchanged?")
     leaf = logits.clone().requires_grad_(True)
     try:
         call(r, fn, leaf, mixed).backward()
@@ -433,7 +455,7 @@ def check_soft_target_loss(fn) -> None:
     except Exception:  # CheckFailed, or backward() on a result that has no gradient (detached, .item(), ...)
         grad_ok = False
     r.expect(grad_ok, "its gradient is (softmax - targets) / B, so training can use it",
-             "compute with torch operations only (no .item(), .numpy() or torch.no_grad())")
+             "does every step keep the result connected to the logits for autograd?")
     r.finish()
 
 
@@ -445,15 +467,15 @@ def check_softmax(fn) -> None:
     logits = torch.randn(4, 7, generator=_gen(12)) * 3
     p = call(r, fn, logits)
     if not r.expect(_tensor(p) and p.shape == logits.shape, "returns a tensor of the same shape as the logits",
-                    "normalise over the class axis, the last one (dim=-1), with keepdim=True"):
+                    "which axis holds the classes, and does your result keep the logits' shape?"):
         return r.finish()
     r.expect(torch.allclose(p.sum(-1), torch.ones(4), atol=1e-5) and bool((p >= 0).all()),
-             "every row is a probability distribution (>= 0, sums to 1)", "divide exp(x) by its sum over dim=-1")
+             "every row is a probability distribution (>= 0, sums to 1)", "what must each row sum to, and over which axis do you normalise?")
     r.expect(torch.allclose(p, logits.softmax(-1), atol=1e-5), "values equal exp(x_k) / sum_j exp(x_j)",
-             "sum over the classes of one image, not over the whole batch")
+             "is each image normalised on its own?")
     big = call(r, fn, logits * 1000)
     r.expect(_tensor(big) and bool(torch.isfinite(big).all()), "stays finite for large logits",
-             "subtract the row maximum before exp: softmax(x) = softmax(x - max(x))")
+             "what is exp(1000) in float32? which shift of a row leaves its softmax unchanged?")
     r.finish()
 
 
@@ -465,17 +487,17 @@ def check_top_k(fn, classes) -> None:
     got = call(r, fn, logits, classes, 3)
     ok = r.expect(isinstance(got, (list, tuple)) and len(got) == 3 and
                   all(isinstance(t, (list, tuple)) and len(t) == 2 for t in got),
-                  "returns k pairs (class name, probability)", "build a list of (classes[i], p) tuples")
+                  "returns k pairs (class name, probability)", "what does one element of the result look like?")
     if ok:
         probs = logits.softmax(0)
         order = probs.argsort(descending=True)[:3].tolist()
         r.expect([name for name, _ in got] == [classes[i] for i in order], "the k most probable classes, best first",
-                 "sort the probabilities in descending order (probs.topk(k) or probs.argsort(descending=True))")
+                 "are the classes ordered by probability, highest first?")
         named = [classes.index(name) if name in classes else None for name, _ in got]  # each by its own class
         r.expect(all(i is not None and abs(float(p) - float(probs[i])) < 1e-5 for (_, p), i in zip(got, named)),
-                 "probabilities are the softmax of the logits", "apply your softmax to the logits first")
+                 "probabilities are the softmax of the logits", "are these probabilities, or still logits?")
         r.expect(all(isinstance(p, float) for _, p in got), "probabilities are plain Python floats",
-                 "convert with float(p) (or p.item())")
+                 "is each probability a Python float or still a tensor?")
     r.finish()
 
 

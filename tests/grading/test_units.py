@@ -295,4 +295,4 @@ def test_hidden_tests_import_only_the_kernel_side_integrity_module():
             for line in cell.source.splitlines():
                 if "cutmix_course.grad" in line:
                     imports.add(line.strip())
-    assert imports == {"from cutmix_course.grading.integrity import forbid_reference"}
+    assert imports == {"from cutmix_course.grading.integrity import FORBIDDEN, forbid_reference"}

@@ -10,6 +10,44 @@ import threading
 import types
 
 
+_SOFTMAX = ("torch.softmax", "torch.Tensor.softmax", "torch.nn.functional.softmax", "torch.nn.Softmax",
+            "torch.special.softmax", "torch._softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
+            "torch.nn.functional.log_softmax", "torch.nn.LogSoftmax", "torch.special.log_softmax")
+_CUTOUT = ("cutmix_course.augment.cutout", "cutmix_course.augment.Cutout", "cutmix_course.augment.box_mask",
+           "cutmix_course.augment.centered_boxes", "cutmix_course.augment._clip", "cutmix_course.augment._box_spans", "cutmix_course.augment._hole_spans", "cutmix_course.augment._fill",
+           "cutmix_course.train.occlude", "torchvision.transforms.v2.RandomErasing",
+           "torchvision.transforms.v2.functional.erase", "torchvision.transforms.RandomErasing",
+           "torchvision.transforms.functional.erase")
+
+# What each exercise may not call, by dotted name: every function and class of the course that implements it (private
+# helpers included) and the library functions that compute its answer outright, C functions and methods included. The
+# exercise's prose lists the same names (a test checks it); the hidden tests and the public checks watch them.
+# Left out: augment._arange and augment._box_limits, cached constants that compute no part of an answer.
+FORBIDDEN = {
+    "channel_mean_std": ("cutmix_course.data.channel_stats", "cutmix_course.data.summary"),
+    "normalize": ("cutmix_course.data.DataSplit.normalize", "torchvision.transforms.v2.Normalize",
+                  "torchvision.transforms.v2.functional.normalize", "torchvision.transforms.Normalize",
+                  "torchvision.transforms.functional.normalize"),
+    "cutout_one": _CUTOUT,
+    "cutout_batch": _CUTOUT,
+    "sample_box": ("cutmix_course.augment.rand_bbox", "cutmix_course.augment._rand_bbox",
+                   "cutmix_course.augment._signed_half_sides", "cutmix_course.augment.centered_boxes",
+                   "cutmix_course.augment._clip", "cutmix_course.augment.cutmix",
+                   "cutmix_course.augment.CutMix", "torchvision.transforms.v2.CutMix"),
+    "cutmix_batch": ("cutmix_course.augment.cutmix", "cutmix_course.augment.CutMix", "cutmix_course.augment.paste_boxes",
+                     "cutmix_course.augment._paste_boxes", "cutmix_course.augment._blend",
+                     "cutmix_course.augment.lambda_from_boxes", "cutmix_course.augment.box_area",
+                     "cutmix_course.augment.box_mask", "cutmix_course.augment._box_spans",
+                     "cutmix_course.augment.rand_bbox", "cutmix_course.augment._rand_bbox",
+                     "torchvision.transforms.v2.CutMix"),
+    "soft_target_loss": ("cutmix_course.augment.soft_target_cross_entropy", "torch.nn.functional.cross_entropy",
+                         "torch.nn.CrossEntropyLoss", "torch.nn.functional.nll_loss", "torch.nn.NLLLoss",
+                         "torch._C._nn.cross_entropy_loss", "torch._C._nn.nll_loss", "torch._C._nn.nll_loss_nd"),
+    "softmax": _SOFTMAX,
+    "top_k": _SOFTMAX,
+}
+
+
 class ReferenceUsedError(Exception):
     """Raised by `forbid_reference` when the student's code called a reference implementation."""
 
@@ -76,8 +114,11 @@ class forbid_reference:  # noqa: N801 (used like a function: `with forbid_refere
         self.codes = {}          # Python code object -> name
         self.c_functions = []    # (C function object, name): watched through c_call events, by identity
         self.c_methods = {}      # (method name, defining class) -> name: a C method reached through any instance
+        self.caches = []         # functools caches of targets: emptied on entry, so a call runs (and shows) the code
         for target in targets:
             obj, name = _resolve(target)
+            if callable(getattr(obj, "cache_clear", None)):
+                self.caches.append(obj)
             if isinstance(obj, types.BuiltinFunctionType):  # e.g. torch.softmax
                 self.c_functions.append((obj, name))
             elif isinstance(obj, (types.MethodDescriptorType, types.WrapperDescriptorType)):  # e.g. Tensor.softmax
@@ -111,6 +152,8 @@ class forbid_reference:  # noqa: N801 (used like a function: `with forbid_refere
                         self._hit(name)
 
     def __enter__(self):
+        for cached in self.caches:  # a cache hit runs no Python frame; an empty cache makes the first call visible
+            cached.cache_clear()
         self._previous = sys.getprofile()
         self._hook = self._profile  # one bound-method object, so that `is` below can recognise it
         sys.setprofile(self._hook)
