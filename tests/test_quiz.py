@@ -1,5 +1,6 @@
-"""The quiz: kept as data in quizzes/, question 1 word for word from the course page, answers only as salted hashes
-that agree with the grader's hidden tests, and a widget whose Check button gives the feedback."""
+"""The quiz: three practice questions kept as data in quizzes/ (question 1 word for word from the course page, 0 points,
+options of balanced length where the page does not fix them), a widget whose Check button gives the feedback, and
+the graded part of notebook 6: numbers from the student's own code for their own id, and a written reflection."""
 import json
 import re
 from pathlib import Path
@@ -15,14 +16,12 @@ SOLUTION = ROOT / "solutions" / "cutout_cutmix" / "06_quiz.ipynb"
 RELEASE = ROOT / "notebooks" / "cutout_cutmix"
 
 
+# The right letters, kept here (tests/ never reaches students): the practice questions have no hidden tests.
+ANSWERS = {"q1": "C", "q2": "B", "q3": "D"}
+
+
 def graded_answers() -> dict:
-    """The right letters as the grader's hidden tests state them (the instructor's single source of truth)."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    found = {}
-    for cell in nb.cells:
-        for qid, letter in re.findall(r'normalise_answer\(answer_(q\d)\) == "([A-Z])"', cell.source):
-            found[qid] = letter
-    return found
+    return dict(ANSWERS)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +43,30 @@ def test_three_questions_on_cutout_cutmix_labels_and_the_training_gap(q):
     assert all(len(x.choices) == 4 and x.hint for x in q.questions)
 
 
-def test_the_quiz_file_and_the_grader_agree_on_every_answer(q):
-    answers = graded_answers()
-    assert sorted(answers) == ["q1", "q2", "q3"]
-    assert answers["q1"] == "C"  # the course page's answer
-    for qid, right in answers.items():
+def test_every_question_is_practice_with_one_right_answer(q):
+    assert all(x.practice for x in q.questions)
+    for qid, right in ANSWERS.items():
         assert [c for c in "ABCD" if q.is_correct(qid, c)] == [right]
         assert q.is_correct(qid, right.lower() + " ")
+
+
+def test_the_options_do_not_give_the_answer_away_by_length(q):
+    """Question 1 is the page's, word for word; in the other two the right option is not the longest, and no
+    option is more than 15% longer or shorter than the mean."""
+    for qid in ("q2", "q3"):
+        lengths = {c: len(t) for c, t in q.question(qid).choices.items()}
+        mean = sum(lengths.values()) / len(lengths)
+        assert lengths[ANSWERS[qid]] < max(lengths.values()), lengths
+        assert all(abs(n - mean) <= 0.15 * mean for n in lengths.values()), lengths
+
+
+def test_no_cell_of_notebook_6_restates_the_answers():
+    texts = [c.source for c in nbformat.read(SOLUTION, as_version=4).cells]
+    q = quiz.load()
+    for qid, right in ANSWERS.items():
+        option = q.question(qid).choices[right]
+        assert not any(option[:30] in t for t in texts), qid
+    assert not any(re.search(r"answer_q\d", t) for t in texts)
 
 
 def test_the_explanation_opens_only_with_the_right_answer(q):
@@ -70,15 +86,26 @@ def test_the_explanation_opens_only_with_the_right_answer(q):
 def test_no_plain_answer_key_in_quizzes_or_the_student_notebooks():
     data = json.loads(QUIZ_FILE.read_text(encoding="utf-8"))
     for question in data["questions"]:
-        assert set(question) == {"id", "question", "choices", "hint", "answer_sha256", "explanation_sealed"}
-    answers = graded_answers()
-    explanations = [quiz.from_dict(data).explanation(k, v) for k, v in answers.items()]
+        assert set(question) == {"id", "question", "choices", "hint", "answer_sha256", "explanation_sealed",
+                                 "practice"}
+    explanations = [quiz.from_dict(data).explanation(k, v) for k, v in ANSWERS.items()]
     student_text = "\n".join(p.read_text(encoding="utf-8") for p in [QUIZ_FILE, *RELEASE.glob("*.ipynb")])
-    for qid, letter in answers.items():
-        assert not re.search(rf'answer_{qid}\s*=\s*["\']{letter}["\']', student_text)
-        assert f'== "{letter}"' not in student_text
     for text in explanations:
         assert text[:40] not in student_text
+
+
+def test_a_student_copy_keeps_practice_questions_and_strips_those_that_count():
+    sealed = json.loads(QUIZ_FILE.read_text(encoding="utf-8"))
+    counted = {**sealed, "questions": [{**sealed["questions"][0], "practice": False}, *sealed["questions"][1:]]}
+    copy = quiz.student_copy(counted)
+    assert copy["student_copy"] and "answer_sha256" not in copy["questions"][0]
+    assert copy["questions"][1]["answer_sha256"] == sealed["questions"][1]["answer_sha256"]
+    loaded = quiz.from_dict(copy)
+    assert not loaded.checkable("q1") and loaded.checkable("q2") and not loaded.holds_answers
+    ok, text = loaded.feedback("q1", "c")
+    assert not ok and "Noted: C" in text and "checked when your notebook is graded" in text
+    with pytest.raises(ValueError, match="counts for the grade, but this student copy holds"):
+        quiz.from_dict({**copy, "questions": counted["questions"]})
 
 
 def test_seal_and_unseal_round_trip():
@@ -99,8 +126,10 @@ def test_bad_quiz_files_are_rejected_clearly(tmp_path):
     with pytest.raises(ValueError, match="must have a 'questions' field"):
         quiz.from_dict({"name": "t", "title": "T", "salt": "s"})
     sealed = json.loads(QUIZ_FILE.read_text(encoding="utf-8"))
-    with pytest.raises(ValueError, match="answer fields but the quiz has no salt"):  # a copy that kept a hash
+    with pytest.raises(ValueError, match="must have a 'salt' field"):  # a sealed quiz that lost its salt
         quiz.from_dict({k: v for k, v in sealed.items() if k != "salt"})
+    with pytest.raises(ValueError, match="holds an answer but the quiz has no salt"):  # a copy that lost it
+        quiz.from_dict({k: v for k, v in quiz.student_copy(sealed).items() if k != "salt"})
     with pytest.raises(ValueError, match="missing \\['answer_sha256'\\]"):  # a sealed quiz that lost a hash
         quiz.from_dict({**sealed, "questions": [{k: v for k, v in q.items() if k != "answer_sha256"}
                                                 for q in sealed["questions"]]})

@@ -65,24 +65,28 @@ def secret_lines() -> set[str]:
     not in the code of the package (which ships reference implementations) nor a line of the release's cells."""
     lines = set()
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
-        for source in _sources(nbformat.read(path, as_version=4)):
-            for _, body in REGION.findall(source + "\n"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for _, body in REGION.findall(cell.source + "\n"):
                 lines.update(s for line in body.splitlines() if len(s := line.strip()) >= MIN_LINE)
+            if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):  # model answers
+                lines.update(s for line in cell.source.splitlines() if len(s := line.strip()) >= MIN_LINE)
     code = "\n".join(code_only(p.read_text()) for p in sorted((ROOT / "lib").rglob("*.py")))
     release = {line.strip() for p in sorted(RELEASE.glob("*.ipynb")) for line in _text(p.name, p.read_bytes()).splitlines()}
     return {s for s in lines if s not in code and s not in release}
 
 
 def quiz_secrets() -> set[str]:
-    """The quiz file's salt and hashes, and each explanation (unsealed with the answers of the hidden tests)."""
+    """What of the quiz must never be readable in the kit: every explanation in plain text (the kit may carry
+    practice questions sealed, so their Check button works), and the hashes and salt of any question that counts."""
+    from test_quiz import ANSWERS
+
     sealed = json.loads((ROOT / "quizzes" / "cutout_cutmix.json").read_text())
-    hidden = "\n".join(_sources(nbformat.read(SOLUTIONS / "06_quiz.ipynb", as_version=4)))
-    answers = dict(re.findall(r'normalise_answer\(answer_(q\d)\) == "([A-D])"', hidden))
-    assert sorted(answers) == [q["id"] for q in sealed["questions"]], answers
-    plain = quiz.unseal(sealed, answers)
-    secrets = {sealed["salt"], *(q["answer_sha256"] for q in sealed["questions"])}
-    for q in plain["questions"]:  # each sentence of an explanation
-        secrets.update(s.strip() for s in re.split(r"(?<=[.!?])\s", q["explanation"]) if len(s.strip()) >= 30)
+    plain = quiz.unseal(sealed, ANSWERS)
+    secrets = set()
+    for q, s in zip(plain["questions"], sealed["questions"]):
+        secrets.update(x.strip() for x in re.split(r"(?<=[.!?])\s", q["explanation"]) if len(x.strip()) >= 30)
+        if not s.get("practice"):
+            secrets.update({sealed["salt"], s["answer_sha256"]})
     return secrets
 
 
@@ -136,8 +140,8 @@ def test_no_solution_hidden_test_or_quiz_answer_in_any_file_of_the_kit(unpacked)
     assert len(secret_lines()) > 50 and len(quiz_secrets()) > 5  # the scan has something to look for
     assert leaks(files) == []
     copy = json.loads(files[f"{kit.KIT_NAME}/quizzes/cutout_cutmix.json"])
-    assert quiz.load().holds_answers  # the repository's quiz holds answers; the copy does not
-    assert quiz.from_dict(copy).holds_answers is False and len(copy["questions"]) == 3
+    sealed = json.loads((ROOT / "quizzes" / "cutout_cutmix.json").read_text())
+    assert copy == quiz.student_copy(sealed) and len(copy["questions"]) == 3
 
 
 def test_the_scan_finds_a_planted_solution_line_hidden_test_and_quiz_answer(unpacked):
@@ -146,21 +150,14 @@ def test_the_scan_finds_a_planted_solution_line_hidden_test_and_quiz_answer(unpa
         files = {n: zf.read(n) for n in zf.namelist()}
     solution = sorted(secret_lines())
     sealed = (ROOT / "quizzes" / "cutout_cutmix.json").read_bytes()
+    from test_quiz import ANSWERS
+
+    explanation = quiz.load().explanation("q2", ANSWERS["q2"])
     planted = {**files, f"{kit.KIT_NAME}/notes.py": f"# {solution[0]}\n".encode(),
-               f"{kit.KIT_NAME}/quizzes/cutout_cutmix.json": sealed,
+               f"{kit.KIT_NAME}/quizzes/cutout_cutmix.json": sealed + explanation.encode(),
                f"{kit.KIT_NAME}/solutions/cutout_cutmix/02_cutout.ipynb": nbformat.writes(nbformat.v4.new_notebook()).encode()}
     found = "\n".join(leaks(planted))
     assert "notes.py" in found and "quizzes/cutout_cutmix.json" in found and "forbidden path" in found
-
-
-def test_the_quiz_copy_answers_check_without_knowing_the_answer():
-    sealed = json.loads((ROOT / "quizzes" / "cutout_cutmix.json").read_text())
-    copy = quiz.from_dict(quiz.student_copy(sealed))
-    right, text = copy.feedback("q1", "c")
-    assert right is False and "checked when your notebook is graded" in text and "Noted: C" in text
-    assert copy.is_correct("q1", "C") is False
-    with pytest.raises(ValueError, match="answer fields but the quiz has no salt"):
-        quiz.from_dict({**quiz.student_copy(sealed), "questions": sealed["questions"]})
 
 
 def _kit_env(folder: Path) -> dict:

@@ -514,6 +514,22 @@ def check_answer(name: str, answer, choices=("A", "B", "C", "D")) -> None:
     r.finish()
 
 
+def check_number(name: str, value) -> None:
+    """Check the *form* of a numeric quiz answer (a number in [0, 1], as printed: 4 decimals); whether it is the
+    number your code gives for your student id is decided when the notebook is graded."""
+    __tracebackhide__ = True
+    if value is None:
+        print(f"{name}: {FAIL} not answered yet: set {name} to the number printed above", flush=True)
+        raise NotImplementedError(f"{name} is not answered yet")
+    r = Report(name)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    r.expect(number and 0 <= value <= 1, "the answer is a number between 0 and 1",
+             f"type the number printed above, e.g. {name} = 0.1234; got {value!r}")
+    r.expect(number and abs(value * 1e4 - round(value * 1e4)) < 1e-6, "it has at most 4 decimals, as printed",
+             "copy the number as it was printed (4 decimals)")
+    r.finish()
+
+
 def normalise_answer(answer) -> str:
     """'c ' -> 'C': how quiz answers are compared (hidden tests use it too)."""
     return answer.strip().upper() if isinstance(answer, str) else ""

@@ -63,20 +63,27 @@ class Question:
     question: str
     choices: dict  # letter -> text, in display order
     hint: str
-    answer_sha256: str | None  # None in a student copy
+    answer_sha256: str | None  # None in a student copy, for a question that counts
     explanation_sealed: str | None
+    practice: bool = False     # worth 0 points: the student copy keeps its answer, so the Check button works
+
+
 
 
 @dataclass(frozen=True)
 class Quiz:
     name: str
     title: str
-    salt: str | None  # None in a student copy (no answers held)
+    salt: str | None  # None in a student copy without practice questions
     questions: tuple
 
     @property
     def holds_answers(self) -> bool:
-        return self.salt is not None
+        """Whether every question can be checked here (False in a student copy with a question that counts)."""
+        return all(self.checkable(q.id) for q in self.questions)
+
+    def checkable(self, qid: str) -> bool:
+        return self.salt is not None and self.question(qid).answer_sha256 is not None
 
     def question(self, qid: str) -> Question:
         for q in self.questions:
@@ -87,7 +94,7 @@ class Quiz:
     def is_correct(self, qid: str, letter) -> bool:
         """Whether `letter` ('A', 'b ', ...) is the right answer to question `qid`."""
         q = self.question(qid)
-        if not isinstance(letter, str) or not self.holds_answers:
+        if not isinstance(letter, str) or not self.checkable(qid):
             return False
         letter = letter.strip().upper()
         return letter in q.choices and answer_hash(self.salt, qid, letter) == q.answer_sha256
@@ -102,7 +109,7 @@ class Quiz:
         """(right?, text to show) after a student picks `letter` for question `qid`."""
         if letter is None:
             return False, "Pick an answer first."
-        if not self.holds_answers:
+        if not self.checkable(qid):
             return False, (f"Noted: {str(letter).strip().upper()}. This copy of the quiz holds no answers; yours is "
                            f"checked when your notebook is graded. Before you commit, ask yourself: "
                            f"{self.question(qid).hint}")
@@ -112,29 +119,34 @@ class Quiz:
 
 
 def from_dict(data: dict) -> Quiz:
-    """A Quiz from its sealed JSON form (or a student copy: no salt), validating every field with a clear message."""
+    """A Quiz from its sealed JSON form or a student copy (`student_copy`), validating every field clearly."""
     for key in ("name", "title", "questions"):
         if key not in data:
             raise ValueError(f"quiz file must have a {key!r} field; it has {sorted(data)}")
-    copy = "salt" not in data
-    answer_fields = set() if copy else {"answer_sha256", "explanation_sealed"}
+    copy = bool(data.get("student_copy"))
+    if not copy and "salt" not in data:
+        raise ValueError("quiz file must have a 'salt' field (only a student copy may leave it out)")
     questions = []
     for i, q in enumerate(data["questions"]):
         plain = {"answer", "correct", "explanation", "key"} & set(q)
         if plain:
             raise ValueError(f"question {i + 1} of the quiz holds plain {sorted(plain)}: store answer_sha256 and "
                              "explanation_sealed instead (see quiz.seal)")
+        answer_fields = set() if copy and not q.get("practice") else {"answer_sha256", "explanation_sealed"}
         missing = ({"id", "question", "choices", "hint"} | answer_fields) - set(q)
         if missing:
             raise ValueError(f"question {i + 1} of the quiz is missing {sorted(missing)}")
-        if copy and {"answer_sha256", "explanation_sealed"} & set(q):
-            raise ValueError(f"question {i + 1} of the quiz holds answer fields but the quiz has no salt")
+        if copy and not q.get("practice") and {"answer_sha256", "explanation_sealed"} & set(q):
+            raise ValueError(f"question {i + 1} of the quiz counts for the grade, but this student copy holds its "
+                             "answer fields")
+        if answer_fields and "salt" not in data:
+            raise ValueError(f"question {i + 1} of the quiz holds an answer but the quiz has no salt")
         if not isinstance(q["choices"], dict) or len(q["choices"]) < 2:
             raise ValueError(f"question {q['id']}: choices must map letters to texts, got {q['choices']!r}")
         questions.append(Question(q["id"], q["question"], dict(q["choices"]), q["hint"], q.get("answer_sha256"),
-                                  q.get("explanation_sealed")))
+                                  q.get("explanation_sealed"), bool(q.get("practice", False))))
     quiz = Quiz(data["name"], data["title"], data.get("salt"), tuple(questions))
-    for q in quiz.questions if quiz.holds_answers else ():
+    for q in (q for q in quiz.questions if quiz.checkable(q.id)):
         right = [c for c in q.choices if answer_hash(quiz.salt, q.id, c) == q.answer_sha256]
         if len(right) != 1:
             raise ValueError(f"question {q.id}: answer_sha256 matches {len(right)} of its choices, expected exactly 1")
@@ -160,7 +172,7 @@ def seal(plain: dict, salt: str | None = None) -> dict:
         letter = q["answer"].strip().upper()
         if letter not in q["choices"]:
             raise ValueError(f"question {q['id']}: answer {letter!r} is not one of its choices {list(q['choices'])}")
-        sealed = {k: v for k, v in q.items() if k not in ("answer", "explanation")}
+        sealed = {k: v for k, v in q.items() if k not in ("answer", "explanation")}  # "practice" travels along
         sealed["answer_sha256"] = answer_hash(salt, q["id"], letter)
         sealed["explanation_sealed"] = seal_text(q["explanation"], salt, q["id"], letter)
         out["questions"].append(sealed)
@@ -169,11 +181,16 @@ def seal(plain: dict, salt: str | None = None) -> dict:
 
 
 def student_copy(sealed: dict) -> dict:
-    """The quiz as the student kit ships it: questions, choices and hints only (no salt, hashes or explanations)."""
+    """The quiz as the student kit ships it: practice questions (0 points) whole, so their Check button works; every
+    question that counts without its hash and explanation; the salt only when a practice question needs it."""
     from_dict(sealed)  # validate
     keep = ("id", "question", "choices", "hint")
-    return {**{k: v for k, v in sealed.items() if k not in ("salt", "questions")},
-            "questions": [{k: q[k] for k in keep} for q in sealed["questions"]]}
+    questions = [dict(q) if q.get("practice") else {k: q[k] for k in keep} for q in sealed["questions"]]
+    out = {**{k: v for k, v in sealed.items() if k not in ("salt", "questions")}, "student_copy": True,
+           "questions": questions}
+    if any(q.get("practice") for q in sealed["questions"]):
+        out["salt"] = sealed["salt"]
+    return out
 
 
 def unseal(sealed: dict, answers: dict) -> dict:

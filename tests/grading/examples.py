@@ -331,8 +331,10 @@ def mismatches(run, expected: dict) -> list[str]:
     if set(results) != set(expected["students"]):
         errors.append(f"graded {sorted(results)}, expected {sorted(expected['students'])}")
     with Gradebook(run.db_url or f"sqlite:///{run.gradebook}") as gb:
-        points = {(nb.name, cell.name): cell.max_score
-                  for nb in gb.find_assignment(expected["assignment"]).notebooks for cell in nb.grade_cells}
+        notebooks = gb.find_assignment(expected["assignment"]).notebooks
+        points = {(nb.name, cell.name): cell.max_score for nb in notebooks for cell in nb.grade_cells}
+        # graded by hand (solution and grade cell): no score until a human gives one, 0 if left as released
+        manual = {(nb.name, cell.name) for nb in notebooks for cell in nb.solution_cells} & set(points)
     for student, want in expected["students"].items():
         got = results.get(student)
         if got is None:
@@ -340,9 +342,9 @@ def mismatches(run, expected: dict) -> list[str]:
         for (nb, cell), full in sorted(points.items()):
             failing = want["fail"].get(nb) == "*" or cell in want["fail"].get(nb, [])
             score = got.notebooks[nb].cells.get(cell)
-            if score != (0.0 if failing else full):
-                errors.append(f"{student}: {nb}/{cell} scored {score}, expected {0.0 if failing else full} "
-                              f"({want['why']})")
+            expect = (0.0 if failing else None) if (nb, cell) in manual else (0.0 if failing else full)
+            if score != expect:
+                errors.append(f"{student}: {nb}/{cell} scored {score}, expected {expect} ({want['why']})")
         kinds = sorted({kind for kind, _, _ in got.problems})
         if kinds != want["problems"]:
             errors.append(f"{student}: problems {kinds}, expected {want['problems']}: {got.problem_text()}")

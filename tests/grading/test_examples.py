@@ -69,4 +69,47 @@ def test_bundled_examples_grade_as_expected(tmp_path):
     assert len(hidden) >= 10, "the course's notebooks have (almost) no hidden tests?"
     assert ex.leaks(run.feedback, hidden) == []
     good = [s for s, want in expected["students"].items() if not want["fail"] and not want["late"]]
-    assert all(run.by_student()[s].raw_score == run.by_student()[s].max_score for s in good)
+    by_hand = 2.0  # 06_quiz/reflection waits for the instructor: the good ones score everything else
+    assert all(run.by_student()[s].raw_score == run.by_student()[s].max_score - by_hand for s in good)
+    assert all(run.by_student()[s].manual == ["06_quiz/reflection"] for s in good)
+    _check_attacks(run)
+    _check_similarity(run)
+
+
+def _make_examples():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check_attacks(run):
+    """Issue #10 §3: each attack scores no more than its plain wrong twin, and is flagged with the lines quoted."""
+    mk = _make_examples()
+    results = run.by_student()
+    for student, (_, code) in mk.ATTACKS.items():
+        twin = "s14-delegation" if student == "s24-tripwire-off" else mk.TWIN
+        got, plain = results[student], results[twin]
+        assert got.score <= plain.score, f"{student} scored {got.score}, its plain twin {twin} {plain.score}"
+        flagged = [detail for kind, _, detail in got.problems if kind == "tamper"]
+        assert flagged and any(line.strip() in flagged[0] for line in code.splitlines() if len(line.strip()) > 12), \
+            f"{student}: not flagged with its lines: {got.problem_text()}"
+
+
+def _check_similarity(run):
+    """Issue #10 §4: the renamed copy and the sharing pair are flagged (with both snippets), the independent solution
+    is not, and the review changes no score (all four examples score full marks: `mismatches` above)."""
+    mk = _make_examples()
+    flagged = run.similarity.flagged()
+    for student, want in mk.SIMILAR.items():
+        for exercise, other in want.items():
+            hits = [o for e, o, _ in flagged.get(student, []) if e == exercise]
+            assert any(o == other or o.startswith(other + ":") for o in hits), \
+                f"{student}/{exercise}: expected a pair with {other}, got {hits}"
+    assert mk.INDEPENDENT_STUDENT not in flagged, flagged.get(mk.INDEPENDENT_STUDENT)
+    page = (run.out / "similarity.md").read_text(encoding="utf-8")
+    assert "s29-shared-a and s30-shared-b" in page and mk.SHARED_CUTOUT_BATCH.splitlines()[4].strip() in page
+    report = json.loads((run.out / "report.json").read_text(encoding="utf-8"))
+    assert report["similarity"]["pairs"] and "softmax" in report["similarity"]["skipped"]

@@ -54,6 +54,228 @@ def delegation_example(solution: dict) -> ex.Example:
                       fail={spec["notebook"]: spec["fails"]}, problems=["integrity"])
 
 
+# The tamper-evidence examples (issue #10 §3): one plain wrong submission, and one attack per class on top of it (or
+# on top of the delegation example, for the class that switches the tripwire off). Each attack, working or not, must
+# score no more than its plain twin and be flagged "tamper" (the static review holds the notebook: all its tests 0
+# until the instructor grades it by hand). tests/grading/test_examples.py checks both.
+WRONG_CUTOUT_ONE = "def cutout_one(image, size, cy, cx):\n    return image.clone()  # hides nothing\n"
+ATTACKS = {
+    "s22-patch-torch": ("replaces torch.equal, torch.allclose and Tensor.__ne__, the comparisons the tests use", """\
+import torch
+
+torch.equal = lambda a, b: True
+torch.allclose = lambda *args, **kwargs: True
+torch.Tensor.__ne__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)
+"""),
+    "s23-tensor-subclass": ("returns a tensor subclass whose __torch_function__ says every comparison is equal", """\
+import torch
+
+
+class _Agreeable(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in ("equal", "allclose"):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+_plain_cutout_one = cutout_one
+
+
+def cutout_one(image, size, cy, cx):
+    return _plain_cutout_one(image, size, cy, cx).as_subclass(_Agreeable)
+"""),
+    "s24-tripwire-off": ("delegates cutout_batch to the reference and switches the tripwire off (its class, the "
+                         "profile hook and its sys.modules entry)", """\
+import collections
+import sys
+import types
+
+from cutmix_course.grading import integrity
+
+
+class _Off:
+    def __init__(self, *targets, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+integrity.forbid_reference = _Off
+_fake = types.ModuleType("cutmix_course.grading.integrity")
+_fake.forbid_reference, _fake.FORBIDDEN = _Off, collections.defaultdict(tuple)
+sys.modules["cutmix_course.grading.integrity"] = _fake
+sys.setprofile = lambda *args: None
+"""),
+    "s25-ipython": ("patches IPython's error reporting so a failing test prints no error", """\
+_shell = get_ipython()
+_shell.showtraceback = lambda *args, **kwargs: None
+_shell._showtraceback = lambda *args, **kwargs: None
+"""),
+    "s26-patch-checks-builtins": ("replaces the public check and the builtin bool the hidden tests call", """\
+import builtins
+
+from cutmix_course import checks
+
+checks.check_cutout_one = lambda fn: print("cutout_one: All public checks passed.")
+builtins.bool = lambda value=False: True
+"""),
+    "s27-hidden-exec": ("the IPython patch of s25, hidden in base64 behind exec", """\
+import base64
+
+exec(base64.b64decode("X3NoZWxsID0gZ2V0X2lweXRob24oKQpfc2hlbGwuc2hvd3RyYWNlYmFjayA9IGxhbWJkYSAqYSwgKiprOiBOb25lCl9zaGVsbC5fc2hvd3RyYWNlYmFjayA9IGxhbWJkYSAqYSwgKiprOiBOb25lCg==").decode())
+"""),
+}
+TWIN = "s21-wrong-cutout-one"
+
+
+def tamper_examples(solution: dict) -> list:
+    """The plain wrong twin and one example per attack class (see ATTACKS)."""
+    nb = "02_cutout"
+    twin_edits = [ex.set_source(nb, "cutout_one", WRONG_CUTOUT_ONE)]
+    out = [ex.Example(TWIN, "cutout_one hides nothing (a plain wrong answer: the twin of the attacks)",
+                      edits=twin_edits, fail={nb: ["test_cutout_one"]})]
+    for student, (why, code) in ATTACKS.items():
+        if student == "s24-tripwire-off":  # its twin is the delegation example
+            edits = [ex.set_source(DELEGATION["notebook"], DELEGATION["cell"], DELEGATION["code"]),
+                     ex.insert_after(nb, "cutout_one", code)]
+        else:
+            edits = [*twin_edits, ex.insert_after(nb, "cutout_one", code)]
+        out.append(ex.Example(student, why, edits=edits, fail={nb: "*"}, problems=["tamper"]))
+    return out
+
+
+# The similarity review's examples (issue #10 §4): a renamed copy of the reference, two students sharing one answer
+# (flagged as a pair), and an independent correct solution (not flagged). All four are correct: similarity never
+# changes a score. SIMILAR says which pairs the review must report; test_examples.py checks it on the graded run.
+SHARED_CUTOUT_BATCH = '''def cutout_batch(images, size, generator=None):
+    """One square of side `size` per image of the batch (B, C, H, W), centred on a uniformly drawn pixel,
+    clipped at the borders, filled with 0. Returns a new batch of the same shape and dtype."""
+    b, c, h, w = images.shape
+    out = images.clone()
+    ys = torch.randint(h, (b,), generator=generator)
+    xs = torch.randint(w, (b,), generator=generator)
+    grid_y = torch.arange(h).view(1, h, 1)
+    grid_x = torch.arange(w).view(1, 1, w)
+    top = (ys - size // 2).view(b, 1, 1)
+    left = (xs - size // 2).view(b, 1, 1)
+    hole = (grid_y >= top) & (grid_y < top + size) & (grid_x >= left) & (grid_x < left + size)
+    out[hole.unsqueeze(1).expand_as(out)] = 0
+    return out
+'''
+SHARED_CUTOUT_BATCH_RENAMED = '''def cutout_batch(images, size, generator=None):
+    """One square of side `size` per image of the batch (B, C, H, W), centred on a uniformly drawn pixel,
+    clipped at the borders, filled with 0. Returns a new batch of the same shape and dtype."""
+    n, ch, height, width = images.shape
+    result = images.clone()
+    rows = torch.randint(height, (n,), generator=generator)
+    cols = torch.randint(width, (n,), generator=generator)
+    yy = torch.arange(height).view(1, height, 1)
+    xx = torch.arange(width).view(1, 1, width)
+    y0 = (rows - size // 2).view(n, 1, 1)
+    x0 = (cols - size // 2).view(n, 1, 1)
+    square = (yy >= y0) & (yy < y0 + size) & (xx >= x0) & (xx < x0 + size)
+    result[square.unsqueeze(1).expand_as(result)] = 0
+    return result
+'''
+INDEPENDENT = {
+"cutout_one": '''def cutout_one(image, size, cy, cx):
+    """Copy of image (C, H, W) with the square of side `size` centred on (cy, cx), clipped at the borders, set to 0."""
+    first_row, first_col = cy - size // 2, cx - size // 2
+    row_ok = [first_row <= r < first_row + size for r in range(image.shape[1])]
+    col_ok = [first_col <= c < first_col + size for c in range(image.shape[2])]
+    covered = torch.tensor(row_ok)[:, None] & torch.tensor(col_ok)[None, :]
+    return torch.where(covered, torch.zeros((), dtype=image.dtype), image)
+''',
+"cutout_batch": '''def cutout_batch(images, size, generator=None):
+    """One square of side `size` per image of the batch (B, C, H, W), centred on a uniformly drawn pixel,
+    clipped at the borders, filled with 0. Returns a new batch of the same shape and dtype."""
+    count, _, height, width = images.shape
+    centre_y = torch.randint(0, height, (count, 1), generator=generator)
+    centre_x = torch.randint(0, width, (count, 1), generator=generator)
+    offset_y = torch.arange(height).unsqueeze(0) - (centre_y - size // 2)
+    offset_x = torch.arange(width).unsqueeze(0) - (centre_x - size // 2)
+    hide_y = offset_y.ge(0).logical_and(offset_y.lt(size))
+    hide_x = offset_x.ge(0).logical_and(offset_x.lt(size))
+    keep = hide_y.unsqueeze(2).logical_and(hide_x.unsqueeze(1)).logical_not()
+    return images * keep.unsqueeze(1).to(images.dtype)
+''',
+"sample_box": '''def sample_box(lam, height, width, generator=None):
+    """The CutMix box for mixing ratio lam: sides sqrt(1 - lam) * H and sqrt(1 - lam) * W around a centre drawn
+    uniformly over the image, clipped to the image. Returns (x1, y1, x2, y2), ints, half-open."""
+    side = (1.0 - lam) ** 0.5
+    half_w, half_h = int(side * width) // 2, int(side * height) // 2
+    centre_x = torch.randint(width, (1,), generator=generator).item()
+    centre_y = torch.randint(height, (1,), generator=generator).item()
+
+    def inside(value, limit):
+        return min(max(value, 0), limit)
+
+    return (inside(centre_x - half_w, width), inside(centre_y - half_h, height),
+            inside(centre_x + half_w, width), inside(centre_y + half_h, height))
+''',
+"cutmix_batch": '''def cutmix_batch(images, labels, num_classes, lam, generator=None):
+    """CutMix with one box for the batch: paste the box of a randomly permuted partner into every image and mix
+    the labels by the pasted area. Returns (mixed images, soft labels (B, num_classes))."""
+    n, _, height, width = images.shape
+    left, top, right, bottom = sample_box(lam, height, width, generator=generator)
+    order = torch.randperm(n, generator=generator)
+    region = torch.zeros(height, width, dtype=torch.bool)
+    region[top:bottom, left:right] = True
+    mixed = torch.where(region, images[order], images)
+    pasted = float(region.sum()) / (height * width)
+    eye = torch.eye(num_classes)
+    return mixed, eye[labels] * (1 - pasted) + eye[labels[order]] * pasted
+''',
+}
+
+
+def _renamed(code: str) -> str:
+    """`code` with every local variable renamed (parameters keep their names: tests pass some by keyword)."""
+    import ast
+    import re
+
+    tree = ast.parse(code)
+    params = {a.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) for a in node.args.args}
+    local = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - params)
+    for i, name in enumerate(local):
+        code = re.sub(rf"\b{name}\b", f"v{i}_{name[::-1]}", code)
+    return code
+
+
+SIMILAR = {  # student -> the other side its flagged pair must have, per exercise ("reference" or a student)
+    "s28-renamed-reference": {"cutout_batch": "reference", "cutmix_batch": "reference"},
+    "s29-shared-a": {"cutout_batch": "s30-shared-b"},
+    "s30-shared-b": {"cutout_batch": "s29-shared-a"},
+}
+INDEPENDENT_STUDENT = "s31-independent"  # flagged for nothing
+
+
+def similarity_examples(solution: dict) -> list:
+    import re
+
+    def answer(nb, gid):
+        return re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", "", solution[nb].cells[ex.find(solution[nb], gid)].source)
+
+    where = {"cutout_one": "02_cutout", "cutout_batch": "02_cutout", "sample_box": "03_cutmix",
+             "cutmix_batch": "03_cutmix"}
+    renamed = [ex.set_source(nb, gid, _renamed(answer(nb, gid))) for gid, nb in where.items()]
+    return [
+        ex.Example("s28-renamed-reference", "the solution with every local variable renamed (similarity review)",
+                   edits=renamed),
+        ex.Example("s29-shared-a", "a cutout_batch of its own, shared with s30 (similarity review)",
+                   edits=[ex.set_source("02_cutout", "cutout_batch", SHARED_CUTOUT_BATCH)]),
+        ex.Example("s30-shared-b", "s29's cutout_batch with the variables renamed (similarity review)",
+                   edits=[ex.set_source("02_cutout", "cutout_batch", SHARED_CUTOUT_BATCH_RENAMED)]),
+        ex.Example(INDEPENDENT_STUDENT, "four answers written independently of the reference (similarity review)",
+                   edits=[ex.set_source(nb, gid, INDEPENDENT[gid]) for gid, nb in where.items()]),
+    ]
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -71,6 +293,7 @@ def main(argv=None) -> int:
     if EDIT_NOTEBOOK not in solution:
         raise SystemExit(f"make_examples: EDIT_NOTEBOOK {EDIT_NOTEBOOK!r} is not one of {sorted(solution)}")
     examples = ex.standard_examples(solution, release, EDIT_NOTEBOOK, delegation_example(solution))
+    examples += tamper_examples(solution) + similarity_examples(solution)
     shutil.rmtree(out / "submitted", ignore_errors=True)
     ex.build(examples, solution, release, out, ASSIGNMENT)
     print(f"wrote {len(examples)} example submissions to {out / 'submitted'}")

@@ -28,6 +28,7 @@ class GradingRun:
     seconds: float = 0.0
     canvas: Path | None = None          # canvas.csv (with --canvas)
     canvas_unmatched: list = field(default_factory=list)  # graded students not in the roster, roster rows not graded
+    similarity: object = None   # similarity.Review of the run (None: not run)
 
     def by_student(self) -> dict:
         return {s.student: s for s in self.students}
@@ -67,8 +68,12 @@ def write_report(run: GradingRun) -> None:
         {"student": s.student, "score": s.score, "raw_score": s.raw_score, "max_score": s.max_score,
          "late": s.late, "seconds_late": s.seconds_late, "penalty": s.penalty, "seconds": round(s.seconds, 2),
          "attempts": s.attempts, "timings": {k: round(v, 2) for k, v in s.timings.items()},
-         "problems": [list(p) for p in s.problems],
+         "problems": [list(p) for p in s.problems], "awaiting_manual_grading": s.manual,
          "notebooks": {k: vars(v) for k, v in s.notebooks.items()}} for s in run.students]}
+    if run.similarity is not None:
+        sim = run.similarity
+        data["similarity"] = {"compared": sim.compared, "skipped": sim.skipped, "seconds": round(sim.seconds, 2),
+                              "comparisons": sim.comparisons, "pairs": [p.to_dict() for p in sim.pairs]}
     (run.out / "report.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
@@ -85,6 +90,25 @@ def summary_table(run: GradingRun) -> str:
     lines.append(f"\n{len(run.students)} submission(s) in {run.seconds:.1f} s ({run.seconds / n:.1f} s each on "
                  f"average, {run.workers} worker(s)); sandbox: {run.sandbox}")
     lines.append(f"grades: {run.csv}\nfeedback: {run.feedback}\ngradebook: {run.db_url or run.gradebook}")
+    waiting = [s for s in run.students if s.manual]
+    if waiting:
+        cells = sorted({m for s in waiting for m in s.manual})
+        lines.append(f"\nAwaiting grading by hand: {sum(len(s.manual) for s in waiting)} cell(s) in {len(waiting)} "
+                     f"submission(s) ({', '.join(cells)}). Grade them in the formgrader (make lab-instructor, then "
+                     f"Nbgrader > Formgrader > Manual Grading) on {run.db_url or run.gradebook}; the scores count from "
+                     f"the next export (nbgrader export, or make grade ARGS=\"... --resume\").")
+        for s in waiting[:20]:
+            lines.append(f"  {s.student}: {', '.join(s.manual)}")
+        if len(waiting) > 20:
+            lines.append(f"  ... and {len(waiting) - 20} more (report.json: awaiting_manual_grading)")
+    if run.similarity is not None:
+        sim = run.similarity
+        lines.append(f"\nSimilar code (for review; scores unchanged): {len(sim.pairs)} pair(s) at or above the threshold, "
+                     f"{sim.comparisons} comparisons in {sim.seconds:.1f} s; both snippets in "
+                     f"{run.out / 'similarity.md'}")
+        for student, hits in sorted(sim.flagged().items()):
+            lines.append(f"  {student}: " + "; ".join(f"{ex} {sim_:.0%} like {other}" for ex, other, sim_ in hits[:3])
+                         + (f"; and {len(hits) - 3} more" if len(hits) > 3 else ""))
     if run.canvas:
         lines.append(f"Canvas import: {run.canvas}")
         lines += [f"  not matched: {item}" for item in run.canvas_unmatched]

@@ -34,6 +34,7 @@ class StudentResult:
     timings: dict = field(default_factory=dict)  # phase -> seconds (kernel start, cells, nbgrader, feedback, other)
     problems: list = field(default_factory=list)  # [(kind, notebook, detail)]
     notebooks: dict = field(default_factory=dict)  # notebook -> NotebookResult
+    manual: list = field(default_factory=list)     # "notebook/grade_id" of each cell awaiting grading by hand
 
     def problem_text(self) -> str:
         return "; ".join(f"{kind}: {nb} {detail}".replace("  ", " ").strip() for kind, nb, detail in self.problems)
@@ -106,9 +107,11 @@ def refresh_from_gradebook(gb, assignment: str, result: StudentResult) -> Studen
     result.late = result.seconds_late > 0
     result.penalty = sub.late_submission_penalty or 0.0
     result.score = max(0.0, result.raw_score - result.penalty)
+    result.manual = []
     for snb in sorted(sub.notebooks, key=lambda n: n.name):
         nb = result.notebooks.setdefault(snb.name, NotebookResult())
         nb.score, nb.max_score, nb.cells = snb.score, snb.max_score, {g.name: g.score for g in snb.grades}
+        result.manual += [f"{snb.name}/{g.name}" for g in sorted(snb.grades, key=lambda g: g.name) if g.needs_manual_grade]
     return result
 
 

@@ -275,11 +275,38 @@ def _grade(submissions, course, out, options: GradingOptions, progress, show_bar
     run = GradingRun(out=out, sandbox=options.sandbox, students=ordered, csv=csv_path, feedback=root / "feedback",
                      gradebook=root / "gradebook.db", db_url=db_url, workers=0 if options.scheduler else workers,
                      graded=len(todo), seconds=time.monotonic() - started)
+    run.similarity = similarity_review(out, root, options.assignment, students)
     if options.canvas:
         run.canvas, run.canvas_unmatched = write_canvas(Path(options.canvas), out / "canvas.csv", options.assignment,
                                                         ordered)
     write_report(run)
     return run
+
+
+def similarity_review(out: Path, root: Path, assignment: str, students: list):
+    """similarity.py over the graded submissions (as imported into out/course/submitted) and the course source;
+    writes similarity.md and returns the Review (report.json and the summary carry it). Scores are not touched."""
+    import nbformat
+
+    from .similarity import answers, course_references, markdown, review
+
+    def read(path):
+        try:
+            return answers(nbformat.read(path, as_version=4))
+        except Exception:  # noqa: BLE001 - a corrupt notebook is already reported and scored 0; nothing to compare
+            return {}
+
+    codes = {}
+    for student in students:
+        codes[student] = {}
+        for path in sorted((out / "course" / "submitted" / student / assignment).glob("*.ipynb")):
+            codes[student].update(read(path))
+    solution = {}
+    for path in sorted((root / "source" / assignment).glob("*.ipynb")):
+        solution.update(read(path))
+    result = review(codes, {e: course_references(e, code) for e, code in solution.items()})
+    (out / "similarity.md").write_text(markdown(result), encoding="utf-8")
+    return result
 
 
 __all__ = ["grade", "GradingRun"]

@@ -88,6 +88,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     workdir = Unicode("/home/student/work").tag(config=True)  # the kernel's working folder inside bwrap
     scratch_root = Unicode().tag(config=True)          # per-student writable copies of the working folder
     log_dir = Unicode().tag(config=True)               # kernel stderr (and audit lines) land here
+    student = Unicode("").tag(config=True)             # the student being graded: CUTMIX_STUDENT in the kernel
     env_keep = List(Unicode(), ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION"]).tag(config=True)
 
@@ -110,6 +111,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k in self.env_keep or k.startswith("CUTMIX_")}
+        env.pop("CUTMIX_STUDENT", None)
+        if self.student:
+            env["CUTMIX_STUDENT"] = self.student
         # No JPY_PARENT_PID: in a pid namespace the kernel's parent is pid 1 and ipykernel would take that for
         # its parent's death; bwrap --die-with-parent does that job.
         # No bytecode writes: the package and the venv are read-only in the sandbox (and the audit would

@@ -110,6 +110,41 @@ def _files_under(folder: Path, prefix: str) -> dict:
     return {f"{prefix}/{p.relative_to(folder)}": p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def review_tampering(sub: Submission, course: CourseBundle, ungradable: dict, outcome: StudentOutcome) -> list:
+    """The static review of tamper.py on every gradable submitted notebook; each one with findings is held (returned)
+    and reported as a "tamper" problem quoting the lines. It reads the source only: nothing of the student runs."""
+    import nbformat
+
+    from .tamper import scan, summary
+
+    held = []
+    for nb in course.notebooks:
+        data, source = sub.files.get(f"{nb}.ipynb"), course.source.get(f"{nb}.ipynb")
+        if nb in ungradable or data is None or source is None:
+            continue
+        try:
+            findings = scan(nbformat.reads(data.decode("utf-8"), as_version=4),
+                            nbformat.reads(source.decode("utf-8"), as_version=4))
+        except Exception as exc:  # noqa: BLE001 - intake already refused unreadable notebooks; never lose a grade here
+            outcome.problems.append(("tamper", nb, f"the static review could not read it ({exc}); not held"))
+            continue
+        if findings:
+            held.append(nb)
+            outcome.problems.append(("tamper", nb, "held for review, autograded tests 0 until graded by hand: "
+                                     + summary(findings)))
+    for nb in course.notebooks:  # a notebook whose hidden tests run the student's code of a held one is held too
+        source = course.source.get(f"{nb}.ipynb")
+        if nb in held or nb in ungradable or source is None:
+            continue
+        uses = nbformat.reads(source.decode("utf-8"), as_version=4).metadata.get("cutmix_course", {}).get("uses", [])
+        tainted = [u for u in uses if u in held]
+        if tainted:
+            held.append(nb)
+            outcome.problems.append(("tamper", nb, f"held for review: its tests run the student's code of "
+                                     f"{', '.join(tainted)}, which is held"))
+    return held
+
+
 def grade_student(task: StudentTask) -> StudentOutcome:
     """Grade one student (see the module docstring). Raises GradingError only when grading itself cannot run
     here (the grading kernel does not start); every problem of the submission is in the outcome."""
@@ -159,10 +194,13 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
     config.SandboxedKernelManager.read_only = list(course.read_only)
     config.SandboxedKernelManager.scratch_root = str(work / "scratch")
     config.SandboxedKernelManager.log_dir = str(kernel_logs)
+    config.SandboxedKernelManager.student = student  # CUTMIX_STUDENT in the kernel: hidden tests seed numbers with it
     parent = LoggingConfigurable(config=config, log=quiet_logger())
     coursedir = CourseDirectory(parent=parent)
     db_url = coursedir.db_url
     state = GradingState(reuse=dict(task.reuse))
+
+    held = review_tampering(sub, course, ungradable, outcome)
 
     with warnings.catch_warnings():
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings on every submission; they are harmless
@@ -203,6 +241,13 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
                 for grade in gb.find_submission_notebook(nb, assignment, student).grades:
                     grade.auto_score = 0
                     grade.needs_manual_grade = False
+            for nb in held:  # held for review (tamper.py): 0 until the instructor grades it by hand in the formgrader
+                if nb in ungradable:
+                    continue
+                for grade in gb.find_submission_notebook(nb, assignment, student).grades:
+                    if grade.auto_score is not None:
+                        grade.auto_score = 0
+                        grade.needs_manual_grade = True
             gb.db.commit()
             submission = gb.find_submission(assignment, student)
             outcome.timestamp = submission.timestamp

@@ -1,0 +1,102 @@
+"""The static review of submitted notebooks (grading/tamper.py): each attack class is found and quoted, the course's
+own code and honest answers are not, and what nbgrader overwrites (test and locked cells) is not read."""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cutmix_course.grading import tamper
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = nbformat.read(ROOT / "solutions" / "cutout_cutmix" / "02_cutout.ipynb", as_version=4)
+RELEASE = nbformat.read(ROOT / "notebooks" / "cutout_cutmix" / "02_cutout.ipynb", as_version=4)
+
+
+def submitted(*extra: str, solution: str | None = None):
+    """The release with `solution` as cutout_one's answer and `extra` code cells appended after it."""
+    nb = nbformat.reads(nbformat.writes(RELEASE), as_version=4)  # a copy
+    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "cutout_one")
+    if solution is not None:
+        nb.cells[index].source = solution
+    for offset, code in enumerate(extra, 1):
+        nb.cells.insert(index + offset, nbformat.v4.new_code_cell(code))
+    return nb
+
+
+HONEST = ("def cutout_one(image, size, cy, cx):\n    out = image.clone()\n    h, w = image.shape[-2:]\n"
+          "    y1, x1 = max(cy - size // 2, 0), max(cx - size // 2, 0)\n"
+          "    out[:, y1:cy - size // 2 + size, x1:cx - size // 2 + size] = 0\n    return out\n")
+
+ATTACKS = {
+    "torch.equal = lambda a, b: True": tamper.TORCH_PATCH,
+    "torch.Tensor.__ne__ = lambda self, other: self": tamper.TORCH_PATCH,
+    "setattr(torch, 'allclose', lambda *a, **k: True)": tamper.HIDDEN,
+    "class Liar(torch.Tensor):\n    pass": tamper.SUBCLASS,
+    "def __torch_function__(cls, func, types, args=(), kwargs=None):\n    return True": tamper.SUBCLASS,
+    "x = torch.zeros(3).as_subclass(object)": tamper.SUBCLASS,
+    "import sys\nsys.setprofile(None)": tamper.TRIPWIRE,
+    "import sys\nsys.modules['cutmix_course.grading.integrity'] = None": tamper.TRIPWIRE,
+    "from cutmix_course.grading import integrity\nintegrity.forbid_reference.__exit__ = lambda *a: False":
+        tamper.TRIPWIRE,
+    "import threading\nthreading.settrace(print)": tamper.TRIPWIRE,
+    "get_ipython().showtraceback = lambda *a, **k: None": tamper.IPYTHON,
+    "ip = get_ipython()\nip.events.register('post_run_cell', print)": tamper.IPYTHON,
+    "import sys, io\nsys.stderr = io.StringIO()": tamper.IPYTHON,
+    "%load_ext something": tamper.IPYTHON,
+    "!rm -rf /tmp/x": tamper.IPYTHON,
+    "checks.check_cutout_one = lambda f: None": tamper.CHECKS,
+    "import builtins\nbuiltins.all = lambda xs: True": tamper.CHECKS,
+    "len = lambda x: 0": tamper.CHECKS,
+    "def abs(x):\n    return 0": tamper.CHECKS,
+    "import numpy as torch": tamper.CHECKS,
+    "exec('torch.equal = lambda a, b: True')": tamper.HIDDEN,
+    "eval(compile('1', 'x', 'eval'))": tamper.HIDDEN,
+    "import importlib\nimportlib.import_module('IPyth' + 'on')": tamper.HIDDEN,
+    "import ctypes": tamper.HIDDEN,
+    "f = (lambda: 0).__globals__": tamper.HIDDEN,
+    "().__class__.__base__.__subclasses__()": tamper.HIDDEN,
+    "import inspect\ninspect.currentframe().f_back": tamper.HIDDEN,
+    "__builtins__['all'] = any": tamper.CHECKS,
+}
+
+
+@pytest.mark.parametrize("code", list(ATTACKS))
+def test_each_attack_is_found_with_its_class_and_quoted(code):
+    findings = tamper.scan(submitted(code, solution=HONEST), SOURCE)
+    assert ATTACKS[code] in {f.kind for f in findings}, findings
+    assert all(f.code in code for f in findings) and findings[0].cell.startswith("cell ")
+    assert "touches the testing machinery" in tamper.summary(findings)
+
+
+def test_an_attack_inside_the_answer_cell_is_found_too():
+    findings = tamper.scan(submitted(solution=HONEST + "\ntorch.equal = lambda a, b: True\n"), SOURCE)
+    assert [(f.kind, f.code) for f in findings] == [(tamper.TORCH_PATCH, "torch.equal = lambda a, b: True")]
+    assert "(cutout_one)" in findings[0].cell
+
+
+def test_honest_work_the_release_and_the_solution_are_not_flagged():
+    assert tamper.scan(RELEASE, SOURCE) == []
+    assert tamper.scan(submitted(solution=HONEST), SOURCE) == []
+    assert tamper.scan(SOURCE, SOURCE) == []  # hidden tests and all: they sit in test cells, which are not read
+    innocent = ("import math\nimport torch\nsizes = [len(s) for s in ['a']]\nbest = max(sizes)\n"
+                "out = torch.zeros(2)\nout[0] = 1\nprint(out.__len__(), math.pi)\nfor i in range(2):\n    pass\n")
+    assert tamper.scan(submitted(innocent, solution=HONEST), SOURCE) == []
+
+
+def test_what_nbgrader_overwrites_is_not_read():
+    nb = submitted(solution=HONEST)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_cutout_one")
+    test.source = "torch.equal = lambda a, b: True\n"  # never runs: the instructor's test cell replaces it
+    assert tamper.scan(nb, SOURCE) == []
+
+
+def test_the_hidden_tests_protected_names_come_from_the_hidden_tests():
+    names = tamper.protected_names(SOURCE)
+    assert {"torch", "checks", "len", "abs"} <= names
+    assert "cutout_one" not in names and "_imgs" not in names  # the student's own answer; the tests' own names
+    quiz = nbformat.read(ROOT / "solutions" / "cutout_cutmix" / "06_quiz.ipynb", as_version=4)
+    assert "answer_q1" not in tamper.protected_names(quiz)
+
+
+def test_a_cell_that_does_not_parse_is_not_an_attack():
+    assert tamper.scan(submitted("def broken(:\n    pass", solution=HONEST), SOURCE) == []
