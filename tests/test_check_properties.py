@@ -7,14 +7,16 @@ as failed. A completeness test makes sure no property of the checks is left with
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 import pytest
 import plain
 from cutmix_course import augment, checks
-from test_checks import CLASSES, CORRECT, channel_mean_std, cutmix_batch, cutout_batch, cutout_one, normalize, \
-    sample_box, softmax, top_k
+from test_checks import CLASSES, CORRECT, channel_mean_std, cutmix_batch, cutmix_per_sample, cutout_batch, cutout_one, \
+    normalize, sample_box, softmax, top_k
 
 
 def _stats(images):
@@ -260,6 +262,13 @@ WRONG = {
     "label weights equal the pixel shares (λ recomputed from the clipped box)":
         (checks.check_cutmix_batch, cutmix_with(soft_of=lambda s: s.roll(1, dims=1)), ()),
     "uint8 images stay uint8#cutmix": (checks.check_cutmix_batch, cutmix_as_float, ()),
+    # 03 cutmix, per sample (the harder exercise)
+    "each image's box has the sides its own λ asks for":
+        (checks.check_cutmix_per_sample, functools.partial(cutmix_per_sample, lam_of=lambda lam: lam.flip(0)), ()),
+    "each image gets its own box (not one box for the batch)":
+        (checks.check_cutmix_per_sample, functools.partial(cutmix_per_sample, one_box=True), ()),
+    "label weights equal each image's own pixel shares":
+        (checks.check_cutmix_per_sample, functools.partial(cutmix_per_sample, weights=lambda lam: lam), ()),
     # 04 training
     "returns a scalar tensor (one number for the batch)":
         (checks.check_soft_target_loss, lambda lo, t: -(t * F.log_softmax(lo, 1)).sum(1), ()),

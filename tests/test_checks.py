@@ -55,6 +55,26 @@ def cutmix_batch(images, labels, num_classes, lam, generator=None):
     return mixed, kept * onehot + (1 - kept) * onehot[partner]
 
 
+def cutmix_per_sample(images, labels, num_classes, lam, generator=None, *, lam_of=None, one_box=False, weights=None):
+    """Per-sample CutMix written here; the keyword-only switches make the wrong variants of test_check_properties."""
+    b, _, h, w = images.shape
+    lam = torch.as_tensor(lam, dtype=torch.float64).reshape(b)
+    lam_box = lam_of(lam) if lam_of else lam
+    cut_w, cut_h = (w * torch.sqrt(1 - lam_box)).long(), (h * torch.sqrt(1 - lam_box)).long()
+    cx, cy = torch.randint(w, (b,), generator=generator), torch.randint(h, (b,), generator=generator)
+    if one_box:
+        cx, cy, cut_w, cut_h = cx[:1].expand(b), cy[:1].expand(b), cut_w[:1].expand(b), cut_h[:1].expand(b)
+    x1, x2 = (cx - cut_w // 2).clamp(0, w), (cx + cut_w // 2).clamp(0, w)
+    y1, y2 = (cy - cut_h // 2).clamp(0, h), (cy + cut_h // 2).clamp(0, h)
+    partner = torch.randperm(b, generator=generator)
+    inside = ((torch.arange(h) >= y1[:, None]) & (torch.arange(h) < y2[:, None]))[:, :, None] & \
+        ((torch.arange(w) >= x1[:, None]) & (torch.arange(w) < x2[:, None]))[:, None, :]
+    mixed = torch.where(inside[:, None], images[partner], images)
+    kept = 1 - ((x2 - x1) * (y2 - y1)).double() / (h * w) if weights is None else weights(lam)
+    onehot = torch.eye(num_classes, dtype=torch.float64)[labels]
+    return mixed, (kept[:, None] * onehot + (1 - kept[:, None]) * onehot[partner]).float()
+
+
 def soft_target_loss(logits, targets):
     return -(targets * (logits - torch.logsumexp(logits, 1, keepdim=True))).sum(1).mean()
 
@@ -73,7 +93,7 @@ CORRECT = {
     checks.check_channel_mean_std: channel_mean_std, checks.check_normalize: normalize,
     checks.check_cutout_one: cutout_one, checks.check_cutout_batch: cutout_batch,
     checks.check_sample_box: sample_box, checks.check_cutmix_batch: cutmix_batch,
-    checks.check_soft_target_loss: soft_target_loss, checks.check_softmax: softmax,
+    checks.check_cutmix_per_sample: cutmix_per_sample, checks.check_soft_target_loss: soft_target_loss, checks.check_softmax: softmax,
 }
 CLASSES = tuple("abcdefghij")
 

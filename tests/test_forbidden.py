@@ -120,6 +120,7 @@ CALLS = {
     "cutout_batch": lambda f: f(X, 4, generator=torch.Generator()),
     "sample_box": lambda f: f(0.4, 8, 8, generator=torch.Generator()),
     "cutmix_batch": lambda f: f(X, LABELS, 5, 0.4, generator=torch.Generator()),
+    "cutmix_per_sample": lambda f: f(X, LABELS, 5, torch.tensor([0.2, 0.4, 0.6, 0.8]), generator=torch.Generator()),
     "soft_target_loss": lambda f: f(LOGITS, TARGETS),
     "softmax": lambda f: f(LOGITS),
     "top_k": lambda f: f(LOGITS[0], tuple("abcde"), 3),

@@ -325,7 +325,7 @@ def check_sample_box(fn) -> None:
     every = [b for got in draws.values() for b in got]
     r.expect(all(0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h for x1, y1, x2, y2 in every),
              "boxes lie inside the image: 0 <= x1 <= x2 <= W and 0 <= y1 <= y2 <= H",
-             "clamp x to 0..W and y to 0..H (x goes with the width, y with the height)")
+             "are x1 and x2 within 0..W and y1 and y2 within 0..H? does x go with the width?")
     size_ok, clipped = True, 0
     for lam, got in draws.items():
         cut_w, cut_h = math.sqrt(1 - lam) * w, math.sqrt(1 - lam) * h
@@ -387,7 +387,7 @@ def check_cutmix_batch(fn) -> None:
         batch = images if seed == 0 else original.clone()  # the first call shows whether the input is modified
         results.append((lam, call(r, fn, batch, labels, k, lam, generator=_gen(seed))))
     if not r.expect(all(isinstance(out, tuple) and len(out) == 2 and all(_tensor(t) for t in out) for _, out in results),
-                    "returns a pair (mixed images, soft labels)", "end with `return mixed, soft`"):
+                    "returns a pair (mixed images, soft labels)", "what does your function return, and is it a pair?"):
         return r.finish()
     results = [(lam, *out) for lam, out in results]
     mixed, soft = results[0][1], results[0][2]
@@ -419,6 +419,51 @@ def check_cutmix_batch(fn) -> None:
                 "it is clipped at the border?")
     r.expect(weights, "label weights equal the pixel shares (λ recomputed from the clipped box)", hint)
     as_uint8 = call(r, fn, original.to(torch.uint8), labels, k, 0.5, generator=_gen(0))
+    r.expect(isinstance(as_uint8, tuple) and _tensor(as_uint8[0]) and as_uint8[0].dtype == torch.uint8,
+             "uint8 images stay uint8", "does any step of yours change the dtype of the images?")
+    r.finish()
+
+
+def check_cutmix_per_sample(fn) -> None:
+    """cutmix_per_sample(images, labels, num_classes, lam (B,), generator=None) -> (mixed, soft): a box per image."""
+    __tracebackhide__ = True
+    r = Report("cutmix_per_sample")
+    b, k, h, w = 24, 24, 12, 16
+    images, labels = _cutmix_probe(b=b, h=h, w=w)
+    original = images.clone()
+    lam = torch.linspace(0.05, 0.95, b, dtype=torch.float64)[torch.randperm(b, generator=_gen(21))]
+    out = call(r, fn, images, labels, k, lam.clone(), generator=_gen(3))
+    if not r.expect(isinstance(out, tuple) and len(out) == 2 and all(_tensor(t) for t in out),
+                    "returns a pair (mixed images, soft labels)", "what does your function return, and is it a pair?"):
+        return r.finish()
+    mixed, soft = out
+    if not r.expect(mixed.shape == images.shape and mixed.dtype == images.dtype and soft.shape == (b, k),
+                    "shapes: images (B, C, H, W) with their dtype, labels (B, num_classes)",
+                    "one row of num_classes weights per image: what shape is that?"):
+        return r.finish()
+    r.expect(_same_tensor(images, original), "the batch passed in is left unchanged",
+             "does any step of yours write into the batch you were given?")
+    rows = analyse_cutmix(original, labels, mixed, soft, k)
+    r.expect(all(row["partner"] is not None for row in rows), "each image receives its patch from one partner image",
+             "how is each image's partner chosen, and is it one image?")
+    sides_ok = True
+    for row, lam_i in zip(rows, lam.tolist()):
+        if row["box"] is not None:
+            x1, y1, x2, y2 = row["box"]
+            inner_x, inner_y = x1 > 0 and x2 < w, y1 > 0 and y2 < h
+            sides_ok &= (not inner_x or abs((x2 - x1) - math.sqrt(1 - lam_i) * w) <= 2) and \
+                (not inner_y or abs((y2 - y1) - math.sqrt(1 - lam_i) * h) <= 2)
+    r.expect(sides_ok, "each image's box has the sides its own λ asks for",
+             "which λ belongs to image i, and how long are the sides of its box?")
+    boxes = {row["box"] for row in rows if row["box"] is not None}
+    r.expect(len(boxes) > b // 2, "each image gets its own box (not one box for the batch)",
+             f"only {len(boxes)} different boxes in {b} images: how many centres do you draw?")
+    r.expect(all(row["weights_ok"] for row in rows), "label weights equal each image's own pixel shares",
+             "after clipping, what share of image i did its own box leave, and where do you know that number?")
+    again = call(r, fn, original.clone(), labels, k, lam.clone(), generator=_gen(3))
+    r.expect(isinstance(again, tuple) and _same_tensor(again[0], mixed), "the same generator seed gives the same result",
+             "is every random number you draw taken from `generator`?")
+    as_uint8 = call(r, fn, original.to(torch.uint8), labels, k, lam.clone(), generator=_gen(0))
     r.expect(isinstance(as_uint8, tuple) and _tensor(as_uint8[0]) and as_uint8[0].dtype == torch.uint8,
              "uint8 images stay uint8", "does any step of yours change the dtype of the images?")
     r.finish()

@@ -6,9 +6,10 @@ with a key derived from the right letter (so the file does not give the answer a
 either). Checking an answer hashes the chosen letter with the quiz's salt and compares.
 
 This keeps the key out of plain sight, not out of reach: with four choices anyone can try every letter in one line.
-So the student kit ships a *student copy* (`student_copy`: questions, choices and hints, no salt, no hashes, no
-explanations); there the Check button says that the answer is checked when the notebook is graded. The grade
-comes from the nbgrader hidden tests, never from this file.
+So the questions here are *practice* (0 points, `"practice": true`): the Check button and its explanation are the
+point, and the student kit ships them whole. A question that counts for the grade would travel to the kit as
+`student_copy` makes it (question, choices and hint; no hash, no explanation). Points come from nbgrader's hidden
+tests (notebook 6: numbers computed from the student's own code for their own id), never from this file.
 
 Authoring: `seal(plain)` turns a plain quiz dict (with `answer` and `explanation` per question) into the sealed
 form; `unseal(sealed, answers)` gives the plain form back for editing. Keep the plain form out of the repository.

@@ -218,6 +218,28 @@ INDEPENDENT = {
     return (inside(centre_x - half_w, width), inside(centre_y - half_h, height),
             inside(centre_x + half_w, width), inside(centre_y + half_h, height))
 ''',
+"cutmix_per_sample": '''def cutmix_per_sample(images, labels, num_classes, lam, generator=None):
+    """CutMix with one box, one λ and one partner per image (timm's "elem" mode): lam holds B mixing ratios.
+    Returns (mixed images, soft labels (B, num_classes))."""
+    count, _, height, width = images.shape
+    shrink = (1.0 - torch.as_tensor(lam, dtype=torch.float64).reshape(count)).sqrt()
+    half_w = (shrink * width).floor().long() // 2
+    half_h = (shrink * height).floor().long() // 2
+    centre_x = torch.randint(0, width, (count,), generator=generator)
+    centre_y = torch.randint(0, height, (count,), generator=generator)
+    order = torch.randperm(count, generator=generator)
+    lo_x, hi_x = (centre_x - half_w).clamp(min=0), (centre_x + half_w).clamp(max=width)
+    lo_y, hi_y = (centre_y - half_h).clamp(min=0), (centre_y + half_h).clamp(max=height)
+    xs, ys = torch.arange(width).expand(count, width), torch.arange(height).expand(count, height)
+    take_y = ys.ge(lo_y.unsqueeze(1)).logical_and(ys.lt(hi_y.unsqueeze(1)))
+    take_x = xs.ge(lo_x.unsqueeze(1)).logical_and(xs.lt(hi_x.unsqueeze(1)))
+    take = take_y.unsqueeze(2).logical_and(take_x.unsqueeze(1)).unsqueeze(1).expand_as(images)
+    result = images.clone()
+    result[take] = images[order][take]
+    share = take[:, 0].flatten(1).double().mean(1)
+    eye = torch.eye(num_classes, dtype=torch.float64)
+    return result, (eye[labels] * (1 - share[:, None]) + eye[labels[order]] * share[:, None]).float()
+''',
 "cutmix_batch": '''def cutmix_batch(images, labels, num_classes, lam, generator=None):
     """CutMix with one box for the batch: paste the box of a randomly permuted partner into every image and mix
     the labels by the pasted area. Returns (mixed images, soft labels (B, num_classes))."""
@@ -262,7 +284,7 @@ def similarity_examples(solution: dict) -> list:
         return re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", "", solution[nb].cells[ex.find(solution[nb], gid)].source)
 
     where = {"cutout_one": "02_cutout", "cutout_batch": "02_cutout", "sample_box": "03_cutmix",
-             "cutmix_batch": "03_cutmix"}
+             "cutmix_batch": "03_cutmix", "cutmix_per_sample": "03_cutmix"}
     renamed = [ex.set_source(nb, gid, _renamed(answer(nb, gid))) for gid, nb in where.items()]
     return [
         ex.Example("s28-renamed-reference", "the solution with every local variable renamed (similarity review)",
@@ -271,7 +293,7 @@ def similarity_examples(solution: dict) -> list:
                    edits=[ex.set_source("02_cutout", "cutout_batch", SHARED_CUTOUT_BATCH)]),
         ex.Example("s30-shared-b", "s29's cutout_batch with the variables renamed (similarity review)",
                    edits=[ex.set_source("02_cutout", "cutout_batch", SHARED_CUTOUT_BATCH_RENAMED)]),
-        ex.Example(INDEPENDENT_STUDENT, "four answers written independently of the reference (similarity review)",
+        ex.Example(INDEPENDENT_STUDENT, "five answers written independently of the reference (similarity review)",
                    edits=[ex.set_source(nb, gid, INDEPENDENT[gid]) for gid, nb in where.items()]),
     ]
 

@@ -160,7 +160,7 @@ def review(students: dict, references: dict, threshold: float = THRESHOLD, min_c
     return result
 
 
-def markdown(result: Review, max_lines: int = 25) -> str:
+def markdown(result: Review, max_lines: int = 25, max_pairs: int = 100) -> str:
     """The instructor's page: what was compared, what was left out, and each flagged pair with both snippets."""
     lines = ["# Similarity review", "",
              f"Each answer compared with every other student's and with the reference (copydetect, k = {K}, window "
@@ -171,7 +171,10 @@ def markdown(result: Review, max_lines: int = 25) -> str:
     for exercise, why in sorted(result.skipped.items()):
         lines.append(f"- `{exercise}`: left out, {why}")
     lines += ["", f"{len(result.pairs)} pair(s) flagged; {result.comparisons} comparisons in {result.seconds:.1f} s.", ""]
-    for p in result.pairs:
+    if len(result.pairs) > max_pairs:
+        lines += [f"The {max_pairs} most similar pairs follow; all {len(result.pairs)} are in report.json "
+                  "(`similarity.pairs`).", ""]
+    for p in result.pairs[:max_pairs]:
         lines += [f"## `{p.exercise}`: {p.a} and {p.b}, {p.similarity:.0%} "
                   f"(shares {p.shares[0]:.0%} / {p.shares[1]:.0%})", ""]
         for who, code in ((p.a, p.code_a), (p.b, p.code_b)):
