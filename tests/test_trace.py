@@ -53,6 +53,31 @@ def test_training_trace_observations_follow_the_numbers():
     assert rows[2]["gap"] == "+30.0%" and rows[2]["test acc"] == "50.0%"
 
 
+# The README's CIFAR-10 Cutout run of an earlier session (epochs 8 to 11), which the old rules called "steady" at
+# epoch 10 although test accuracy fell from 63.5% to 50.9%: (epoch, train loss, train acc, clean acc, test loss,
+# test acc, seconds).
+README_CUTOUT = [(8, 1.315, 0.657, 0.657, 1.095, 0.633, 6.0), (9, 1.287, 0.673, 0.673, 1.097, 0.635, 6.0),
+                 (10, 1.251, 0.543, 0.543, 1.317, 0.509, 6.0), (11, 1.234, 0.721, 0.721, 1.042, 0.660, 6.0)]
+
+
+def test_a_fall_in_test_accuracy_and_a_rising_test_loss_are_reported():
+    obs = [r["observation"] for r in trace.training_trace(_history(README_CUTOUT))]
+    assert obs[2].startswith("test accuracy fell 12.6 points; test loss rising"), obs[2]
+    assert "steady" not in obs[2] and "fell" not in obs[1] and "fell" not in obs[3]
+
+
+def test_overfitting_by_the_test_loss_and_underfitting_are_reported():
+    overfit = _history([(1, 2.0, 0.3, 0.3, 1.50, 0.30, 1.0), (2, 1.5, 0.5, 0.5, 1.20, 0.45, 1.0),
+                        (3, 1.2, 0.6, 0.6, 1.30, 0.45, 1.0), (4, 1.0, 0.7, 0.7, 1.40, 0.45, 1.0)])
+    obs = [r["observation"] for r in trace.training_trace(overfit)]
+    assert obs[2].startswith("test loss rising") and "overfitting" not in obs[2]
+    assert obs[3].startswith("test loss rising while training loss falls: overfitting")
+    under = _history([(1, 2.2, 0.3, 0.30, 2.0, 0.30, 1.0), (2, 2.1, 0.4, 0.40, 1.9, 0.39, 1.0),
+                      (3, 2.0, 0.5, 0.52, 1.8, 0.50, 1.0)])
+    obs = [r["observation"] for r in trace.training_trace(under)]
+    assert "underfitting: training accuracy 52%, no better than test" in obs[2] and "underfitting" not in obs[1]
+
+
 def test_prediction_trace_has_six_layers_and_a_consistent_top3(data):
     model = make_model(10, seed=0)
     image = data.normalize(data.test_images[:1])[0]

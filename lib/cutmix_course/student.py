@@ -6,6 +6,8 @@
 - `student_id()` and `course_seed(id)`: a per-student seed, so numbers computed from it differ between classmates.
   While the course's grader runs, the id comes from the grader (`CUTMIX_STUDENT`, set in the grading kernel), not
   from what the notebook says.
+- `augmentations()`: the student's Cutout and CutMix for notebook 4's training (the reference, saying why, while
+  theirs is unfinished, broken or slow, and while a grader runs the notebook).
 - `quiz_numbers(cutout_batch, sample_box, seed)`: the quiz's numeric questions, computed from the student's functions.
 """
 from __future__ import annotations
@@ -14,10 +16,12 @@ import hashlib
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 GRADER_ENV = "CUTMIX_STUDENT"   # set by the grader in the grading kernel: the id being graded
 HUB_ENV = "JUPYTERHUB_USER"     # set by JupyterHub in the student's own session
+SUBMITTED_ENV = "CUTMIX_SUBMITTED"  # set by the grader: the folder of the student's notebooks as submitted
 _REGION = re.compile(r"[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?")
 
 
@@ -38,24 +42,107 @@ def answer_source(path, grade_id: str) -> str:
 
 def load(notebook, *names: str, folder=None) -> dict:
     """{name: function} for each `name`, taken from the answer cell of the same grade_id in `notebook` (a path,
-    or a file name in `folder`, default the working folder). Raises NotAnswered for a stub or a missing function,
-    and whatever the cell raises when it runs."""
+    or a file name in `folder`; default: $CUTMIX_SUBMITTED while the course's grader runs, else the working folder,
+    where the notebooks are). The cells run in order in one namespace (so
+    `cutmix_batch` finds the `sample_box` loaded with it) holding torch, F, math and numpy. Raises NotAnswered for
+    a stub or a missing function, and whatever a cell raises when it runs."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
-    path = Path(folder or ".") / notebook
+    path = Path(folder or os.environ.get(SUBMITTED_ENV) or ".") / notebook
+    namespace = {"torch": torch, "F": F, "math": math, "np": np, "__name__": f"student_{path.stem}"}
     out = {}
     for name in names:
         source = answer_source(path, name)
         if re.search(r"^\s*raise NotImplementedError", source, re.M):
             raise NotAnswered(f"{name} in {path.name} is not answered yet")
-        namespace = {"torch": torch, "F": F, "math": math, "np": np, "__name__": f"student_{name}"}
         exec(compile(source, f"<{path.name}: {name}>", "exec"), namespace)  # noqa: S102 - the student's own code
         if not callable(namespace.get(name)):
             raise NotAnswered(f"the answer cell of {name} in {path.name} does not define {name}()")
         out[name] = namespace[name]
     return out
+
+
+def grading() -> bool:
+    """True while a grader runs the notebook (nbgrader sets NBGRADER_EXECUTION; the course's grader CUTMIX_STUDENT)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION") or os.environ.get(GRADER_ENV))
+
+
+@dataclass
+class Augmentations:
+    """What trains the model in notebook 4: the student's Cutout and CutMix, or the reference, and why."""
+    cutout: object
+    cutmix: object
+    notes: list
+
+    def __str__(self) -> str:
+        return "\n".join(self.notes)
+
+
+def _reference_cutmix(images, labels, num_classes, lam, generator=None):
+    """The course's CutMix with a given λ, in the exercise's signature (one box and one partner per batch)."""
+    import torch
+
+    from .augment import paste_boxes, rand_bbox
+
+    box = rand_bbox(images.shape[-2], images.shape[-1], lam, generator)
+    partner = torch.randperm(images.shape[0], generator=generator).to(images.device)
+    return paste_boxes(images, labels, num_classes, box, partner)[:2]
+
+
+def augmentations(folder=None, slow_factor: float = 50.0) -> Augmentations:
+    """The student's `cutout_batch` (notebook 2) and `cutmix_batch` (notebook 3) from their saved notebooks, each
+    tried once on a real-sized batch; the course's reference instead, with a one-line note, while the student's is
+    unfinished, raises, returns the wrong shape or dtype, or is more than `slow_factor` times slower than the
+    reference (and over 50 ms). While a grader runs the notebook the reference is used: notebooks 2 and 3 are graded
+    on their own, and their code must not carry loops or tampering into this notebook's grade."""
+    import time
+
+    import torch
+
+    from .augment import cutout as ref_cutout
+
+    def ref_cut(images, size, generator=None):
+        return ref_cutout(images, size, generator=generator)
+
+    if grading():
+        return Augmentations(ref_cut, _reference_cutmix, ["graded run: the course's reference Cutout and CutMix "
+                                                          "(notebooks 2 and 3 are graded on their own)"])
+    images = torch.randn(128, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(128) % 10
+
+    def timed(fn, *args, **kwargs):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        return out, time.perf_counter() - start
+
+    chosen, notes = {}, []
+    trials = {
+        "cutout": ("02_cutout.ipynb", ("cutout_batch",), ref_cut, lambda f: f(images.clone(), 8,
+                                                                              generator=torch.Generator().manual_seed(0))),
+        "cutmix": ("03_cutmix.ipynb", ("sample_box", "cutmix_batch"), _reference_cutmix,
+                   lambda f: f(images.clone(), labels, 10, 0.6, generator=torch.Generator().manual_seed(0))),
+    }
+    for kind, (notebook, names, reference, probe) in trials.items():
+        name = names[-1]
+        try:
+            mine = load(notebook, *names, folder=folder)[name]
+            out, seconds = timed(probe, mine)
+            _, ref_seconds = timed(probe, reference)
+            got = out[0] if isinstance(out, tuple) else out
+            if not isinstance(got, torch.Tensor) or got.shape != images.shape or got.dtype != images.dtype:
+                raise ValueError("it returned the wrong shape or dtype")
+            if seconds > 0.05 and seconds > slow_factor * max(ref_seconds, 1e-4):
+                raise ValueError(f"it took {seconds * 1000:.0f} ms for a batch of 128 ({seconds / max(ref_seconds, 1e-4):.0f}x "
+                                 "the reference): too slow to train with")
+            chosen[kind] = mine
+            notes.append(f"training with your {name} from {notebook}")
+        except Exception as exc:  # noqa: BLE001 - anything wrong with it: the reference, and the reason
+            chosen[kind] = reference
+            notes.append(f"training with the course's reference {kind} instead of your {name} ({notebook}: "
+                         f"{type(exc).__name__}: {exc})")
+    return Augmentations(chosen["cutout"], chosen["cutmix"], notes)
 
 
 def student_id(declared: str | None = None) -> str | None:

@@ -20,16 +20,29 @@ def _shape(t) -> str:
 
 
 def data_flow(data: DataSplit, model=None, batch_size: int = 128, cutout_size: int = 8, alpha: float = 1.0,
-              seed: int = 0) -> list[dict]:
-    """Push one real batch through the pipeline and record each stage's input shape, operation and output shape."""
+              seed: int = 0, cutout_fn=None, cutmix_fn=None) -> list[dict]:
+    """Push one real batch through the pipeline and record each stage's input shape, operation and output shape.
+
+    `cutout_fn` / `cutmix_fn` (the exercises' signatures) replace the course's Cutout and CutMix, as in `train`: the
+    hidden share and λ are then measured from what they return (changed pixels), so a wrong Cutout shows here."""
     g = torch.Generator().manual_seed(seed)
     s = summary(data.train_images, data.train_labels, data.classes)
     n, (c, h, w) = s["count"], s["shape"]
     x = data.normalize(data.train_images[:batch_size])
     y = data.train_labels[:batch_size]
-    x_cut, mask = cutout(x, cutout_size, generator=g, return_mask=True)
-    x_mix, soft, params = cutmix(x_cut, y, data.num_classes, alpha, generator=g, return_params=True)
-    lam = float(params["lam"][0])
+    if cutout_fn is None:
+        x_cut, mask = cutout(x, cutout_size, generator=g, return_mask=True)
+    else:
+        x_cut = cutout_fn(x, cutout_size, generator=g)
+        mask = (x_cut != x).any(1)
+    if cutmix_fn is None:
+        x_mix, soft, params = cutmix(x_cut, y, data.num_classes, alpha, generator=g, return_params=True)
+        lam = float(params["lam"][0])
+    else:
+        from .augment import sample_lambda
+
+        x_mix, soft = cutmix_fn(x_cut, y, data.num_classes, float(sample_lambda(alpha, 1, g)[0]), generator=g)
+        lam = 1.0 - float((x_mix != x_cut).any(1).flatten(1).float().mean(1).max())  # the pasted share of one image
     rows = [
         {"stage": "Original data set", "input shape": f"{n} images × {h}×{w}×{c} ({s['dtype']})",
          "operation": f"to tensor (N, C, H, W), normalise per channel (mean {_fmt3(s['mean'])}, std {_fmt3(s['std'])})",
@@ -57,8 +70,14 @@ def _fmt3(values) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
 
+DROP = 0.03        # a fall in test accuracy of 3 points or more from the epoch before is reported
+LOSS_RISE = 0.05   # a test loss 5% above the epoch before is reported
+UNDERFIT = 0.70    # from epoch 3 on: clean training accuracy below this, and not clearly above test, is underfitting
+
+
 def observe(epochs: list[dict], i: int, num_classes: int) -> str:
-    """A short observation about epoch i, derived only from the recorded numbers."""
+    """A short observation about epoch i, derived only from the recorded numbers (at most three notes, the most
+    important first): a fall in test accuracy, a rising test loss, overfitting, underfitting, progress."""
     e = epochs[i]
     gap = e["clean_train_acc"] - e["test_acc"]
     notes = []
@@ -67,23 +86,33 @@ def observe(epochs: list[dict], i: int, num_classes: int) -> str:
         notes.append(f"start: test accuracy {e['test_acc']:.1%} vs chance {chance:.0%}")
     else:
         p = epochs[i - 1]
-        drop = (p["train_loss"] - e["train_loss"]) / max(p["train_loss"], 1e-12)
-        if drop > 0.15:
-            notes.append(f"loss falling fast (-{drop:.0%})")
-        elif drop < -0.05:
-            notes.append("loss went up")
-        best_before = max(q["test_acc"] for q in epochs[:i])
-        if e["test_acc"] > best_before:
-            notes.append("best test accuracy so far")
+        fell = p["test_acc"] - e["test_acc"]
+        if fell >= DROP:
+            notes.append(f"test accuracy fell {fell * 100:.1f} points")
+        if e["test_loss"] > p["test_loss"] * (1 + LOSS_RISE):
+            rising_twice = i >= 2 and p["test_loss"] > epochs[i - 2]["test_loss"] * (1 + LOSS_RISE)
+            falling_train = e["train_loss"] < p["train_loss"]
+            notes.append("test loss rising while training loss falls: overfitting" if rising_twice and falling_train
+                         else "test loss rising")
         prev_gap = p["clean_train_acc"] - p["test_acc"]
         if gap > 0.15 and gap > prev_gap:
             notes.append(f"gap {gap:.0%} and growing: overfitting")
         elif gap > 0.15:
             notes.append(f"gap {gap:.0%}")
-        if i >= 3 and abs(e["test_acc"] - epochs[i - 3]["test_acc"]) < 0.01:
+        if e["clean_train_acc"] >= 0.99:
+            notes.append("training set memorised")
+        if i >= 2 and e["clean_train_acc"] < UNDERFIT and gap < 0.05:
+            notes.append(f"underfitting: training accuracy {e['clean_train_acc']:.0%}, no better than test")
+        best_before = max(q["test_acc"] for q in epochs[:i])
+        if e["test_acc"] > best_before:
+            notes.append("best test accuracy so far")
+        drop = (p["train_loss"] - e["train_loss"]) / max(p["train_loss"], 1e-12)
+        if drop > 0.15:
+            notes.append(f"loss falling fast (-{drop:.0%})")
+        elif drop < -0.05:
+            notes.append("training loss went up")
+        if i >= 3 and abs(e["test_acc"] - epochs[i - 3]["test_acc"]) < 0.01 and fell < DROP:
             notes.append("test accuracy levelling off")
-    if e["clean_train_acc"] >= 0.99:
-        notes.append("training set memorised")
     return "; ".join(notes[:3]) or "steady"
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
-from .augment import box_mask, cutout, cutmix, soft_target_cross_entropy
+from .augment import box_mask, cutmix, cutout, sample_lambda, soft_target_cross_entropy
 from .data import DataSplit
 from .model import DEFAULT_WIDTHS, make_model
 
@@ -135,13 +135,24 @@ def flip_and_crop(x: torch.Tensor, flip: bool, padding: int, generator: torch.Ge
     return x
 
 
-def augment_batch(x, y, num_classes: int, cfg: TrainConfig, generator: torch.Generator):
-    """Apply the configured augmentations to one normalised batch; return (images, soft targets)."""
+def augment_batch(x, y, num_classes: int, cfg: TrainConfig, generator: torch.Generator, cutout_fn=None,
+                  cutmix_fn=None):
+    """Apply the configured augmentations to one normalised batch; return (images, soft targets).
+
+    `cutout_fn(images, size, generator=)` and `cutmix_fn(images, labels, num_classes, lam, generator=)` replace the
+    course's Cutout and CutMix (notebook 4 trains with the student's own, the exercises' signatures); CutMix's λ is
+    then drawn here from Beta(α, α), one per batch, and applied to every batch (cutmix_p and per_sample do not apply).
+    """
     x = flip_and_crop(x, cfg.flip, cfg.crop_padding, generator)
     if "cutout" in cfg.augment:
-        x = cutout(x, cfg.cutout_size, generator=generator)
+        x = cutout(x, cfg.cutout_size, generator=generator) if cutout_fn is None else \
+            cutout_fn(x, cfg.cutout_size, generator=generator)
     if "cutmix" in cfg.augment:
-        return cutmix(x, y, num_classes, cfg.cutmix_alpha, cfg.cutmix_p, cfg.per_sample, generator)
+        if cutmix_fn is None:
+            return cutmix(x, y, num_classes, cfg.cutmix_alpha, cfg.cutmix_p, cfg.per_sample, generator)
+        lam = float(sample_lambda(cfg.cutmix_alpha, 1, generator)[0])
+        mixed, soft = cutmix_fn(x, y, num_classes, lam, generator=generator)
+        return mixed, soft.float()
     return x, F.one_hot(y, num_classes).float()
 
 
@@ -196,7 +207,7 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int 
 
 
 def train(data: DataSplit, config: TrainConfig | None = None, device=None, progress: bool = True,
-          on_epoch=None, **overrides):
+          on_epoch=None, cutout_fn=None, cutmix_fn=None, **overrides):
     """Train a fresh CourseCNN on `data`; return (model, History).
 
     Keyword overrides set TrainConfig fields, e.g. `train(data, augment="cutmix", epochs=5)`. Each epoch records
@@ -207,7 +218,8 @@ def train(data: DataSplit, config: TrainConfig | None = None, device=None, progr
     The defaults are the course's recipe, chosen on both the synthetic shapes and CIFAR-10 (README, Performance):
     the CNN of `model.make_model` with its whitening layer fitted to these training images, AdamW (lr 0.005,
     weight decay 0.5) with 10% linear warm-up and linear decay to zero, label smoothing 0.1, batch 128, 20 epochs.
-    For photographs add flip=True, crop_padding=2 and tta_flip=True (the CIFAR-10 preset).
+    For photographs add flip=True, crop_padding=2 and tta_flip=True (the CIFAR-10 preset). `cutout_fn` and
+    `cutmix_fn` replace the course's augmentations (see `augment_batch`).
     """
     if not isinstance(data, DataSplit):
         raise TypeError(f"data must be a DataSplit (see cutmix_course.data.load_dataset), got {type(data).__name__}")
@@ -237,7 +249,7 @@ def train(data: DataSplit, config: TrainConfig | None = None, device=None, progr
         loss_sum, correct, seen = 0.0, 0, 0
         for i in range(0, order.numel(), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            xb, targets = augment_batch(x_train[idx], y_train[idx], k, cfg, g)
+            xb, targets = augment_batch(x_train[idx], y_train[idx], k, cfg, g, cutout_fn, cutmix_fn)
             xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             targets = targets.to(device)
             if cfg.label_smoothing:

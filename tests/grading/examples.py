@@ -333,7 +333,7 @@ def mismatches(run, expected: dict) -> list[str]:
     with Gradebook(run.db_url or f"sqlite:///{run.gradebook}") as gb:
         notebooks = gb.find_assignment(expected["assignment"]).notebooks
         points = {(nb.name, cell.name): cell.max_score for nb in notebooks for cell in nb.grade_cells}
-        # graded by hand (solution and grade cell): no score until a human gives one, 0 if left as released
+        # graded by hand (solution and grade cell): it scores 0 until a human grades it (`manual` lists it)
         manual = {(nb.name, cell.name) for nb in notebooks for cell in nb.solution_cells} & set(points)
     for student, want in expected["students"].items():
         got = results.get(student)
@@ -342,7 +342,7 @@ def mismatches(run, expected: dict) -> list[str]:
         for (nb, cell), full in sorted(points.items()):
             failing = want["fail"].get(nb) == "*" or cell in want["fail"].get(nb, [])
             score = got.notebooks[nb].cells.get(cell)
-            expect = (0.0 if failing else None) if (nb, cell) in manual else (0.0 if failing else full)
+            expect = 0.0 if (nb, cell) in manual or failing else full  # graded by hand: 0 until a human grades it
             if score != expect:
                 errors.append(f"{student}: {nb}/{cell} scored {score}, expected {expect} ({want['why']})")
         kinds = sorted({kind for kind, _, _ in got.problems})

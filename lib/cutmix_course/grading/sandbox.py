@@ -70,6 +70,7 @@ def python_paths() -> list[str]:
 # Not copied into the kernel's working folder: the autograded notebooks hold the hidden tests, and the timestamp is
 # nbgrader's business (leaving it out also keeps identical work identical for `reuse`).
 NOT_IN_WORKDIR = ("*.ipynb", ".ipynb_checkpoints", "timestamp.txt")
+SUBMITTED_DIR = "_submitted"  # in the kernel's working folder: the student's notebooks as submitted
 
 
 def _ignore_sigint():
@@ -89,6 +90,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     scratch_root = Unicode().tag(config=True)          # per-student writable copies of the working folder
     log_dir = Unicode().tag(config=True)               # kernel stderr (and audit lines) land here
     student = Unicode("").tag(config=True)             # the student being graded: CUTMIX_STUDENT in the kernel
+    submitted = Unicode("").tag(config=True)           # their submitted notebooks: copied to _submitted/ each launch
     env_keep = List(Unicode(), ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION"]).tag(config=True)
 
@@ -107,11 +109,17 @@ class SandboxedKernelManager(AsyncKernelManager):
         scratch = os.path.join(self.scratch_root or self._sockdir, key)
         if not os.path.isdir(scratch):
             shutil.copytree(cwd, scratch, symlinks=True, ignore=shutil.ignore_patterns(*NOT_IN_WORKDIR))
+        if self.submitted:  # the student's notebooks as submitted (no hidden tests), fresh for every kernel: a later
+            # notebook may run the student's code of an earlier one (student.load), never what a kernel rewrote
+            shutil.rmtree(os.path.join(scratch, SUBMITTED_DIR), ignore_errors=True)
+            shutil.copytree(self.submitted, os.path.join(scratch, SUBMITTED_DIR),
+                            ignore=lambda folder, names: [n for n in names if not n.endswith(".ipynb")])
         return scratch
 
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k in self.env_keep or k.startswith("CUTMIX_")}
         env.pop("CUTMIX_STUDENT", None)
+        env.pop("CUTMIX_SUBMITTED", None)
         if self.student:
             env["CUTMIX_STUDENT"] = self.student
         # No JPY_PARENT_PID: in a pid namespace the kernel's parent is pid 1 and ipykernel would take that for
@@ -132,6 +140,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         scratch = self._scratch_for(os.path.realpath(kw.get("cwd") or os.getcwd()))
         workdir = self.workdir if self.sandbox == "bwrap" else scratch
         env = self._env()
+        if self.submitted:
+            env["CUTMIX_SUBMITTED"] = os.path.join(workdir, SUBMITTED_DIR)
         env.update(KernelSpec(memory_mb=self.memory_mb, file_size_mb=self.file_size_mb,
                               readable=["/proc", "/sys", *SYSTEM_READ_ONLY, *self.read_only],
                               writable=[workdir, self._sockdir, "/tmp", "/dev"]).to_env())

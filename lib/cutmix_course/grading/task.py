@@ -195,6 +195,7 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
     config.SandboxedKernelManager.scratch_root = str(work / "scratch")
     config.SandboxedKernelManager.log_dir = str(kernel_logs)
     config.SandboxedKernelManager.student = student  # CUTMIX_STUDENT in the kernel: hidden tests seed numbers with it
+    config.SandboxedKernelManager.submitted = str(dest)  # CUTMIX_SUBMITTED: what student.load reads while grading
     parent = LoggingConfigurable(config=config, log=quiet_logger())
     coursedir = CourseDirectory(parent=parent)
     db_url = coursedir.db_url
