@@ -77,14 +77,14 @@ def curves(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(results), figsize=(max(6.0, 4.5 * len(results)), 3.6), squeeze=False)
     for ax, (n, runs) in zip(axes[0], results.items()):
         for key, (h, _) in runs.items():
             ax.plot(h.column("epoch"), [a * 100 for a in h.column("test_acc")], label=RUNS[key])
         ax.set(title=f"{n} epochs", xlabel="epoch", ylabel="clean test accuracy (%)", ylim=(25, 85))
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="lower right", fontsize=8)
-    fig.suptitle("CIFAR-10 split (5000 train / 5000 eval), default recipe + flips, crops, flip TTA; seed 0")
+    fig.suptitle("CIFAR-10 split (5000 train / 5000 eval), course recipe + flips, crops, flip TTA; seed 0", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

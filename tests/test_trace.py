@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import math
+
 import pytest
 import torch
 
@@ -118,3 +120,15 @@ def test_trace_command_rejects_an_unknown_data_set(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cutmix_course", "trace", "--dataset", "mnist", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "unknown data set 'mnist'" in proc.stderr
+
+
+def test_the_entropy_of_a_soft_label_is_the_floor_of_its_loss():
+    assert abs(trace.target_entropy(torch.tensor([[0.6, 0.4]])) - 0.6730) < 1e-4  # the page's 0.6 cat + 0.4 dog
+    assert trace.target_entropy(torch.eye(10)) == 0.0
+    smoothed = trace.target_entropy(torch.eye(10), 0.1)  # 0.91 on the label, 0.01 on the nine others
+    assert abs(smoothed - -(0.91 * math.log(0.91) + 9 * 0.01 * math.log(0.01))) < 1e-9
+    floors = trace.loss_floors(10, batches=10)
+    assert floors["one-hot labels"] == pytest.approx(smoothed)
+    assert smoothed < floors["CutMix labels"] < smoothed + math.log(2)  # mixing two labels adds at most ln 2
+    ones = trace.loss_floors(10, cutmix_fn=lambda x, y, k, lam, generator=None: (x, torch.eye(k)[y]), batches=2)
+    assert ones["CutMix labels"] == pytest.approx(smoothed)  # a CutMix that never mixes has the one-hot floor

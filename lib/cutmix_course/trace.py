@@ -66,6 +66,39 @@ def data_flow(data: DataSplit, model=None, batch_size: int = 128, cutout_size: i
     return rows
 
 
+def target_entropy(soft: torch.Tensor, label_smoothing: float = 0.0) -> float:
+    """Mean entropy (nats) of soft targets after label smoothing: the lowest cross-entropy any prediction can reach."""
+    k = soft.shape[-1]
+    t = soft.double() * (1 - label_smoothing) + label_smoothing / k
+    return float(-(t * t.clamp_min(1e-300).log()).sum(-1).mean())
+
+
+def loss_floors(num_classes: int, cutmix_fn=None, alpha: float = 1.0, label_smoothing: float = 0.1,
+                batches: int = 50, batch_size: int = 128, seed: int = 0) -> dict:
+    """The training loss's floor per kind of target: one-hot labels (baseline, Cutout) and CutMix's soft labels as
+    `cutmix_fn` (the exercise's signature; default the course's) makes them, λ ~ Beta(α, α) as in training, with
+    label smoothing. A training loss cannot fall below its floor, however well the network fits."""
+    from .augment import sample_lambda
+
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(batch_size) % num_classes
+    onehot = torch.nn.functional.one_hot(labels, num_classes).float()
+    floors = {"one-hot labels": target_entropy(onehot, label_smoothing)}
+    if cutmix_fn is None:
+        def cutmix_fn(images, labels, k, lam, generator=None):
+            from .student import _reference_cutmix
+
+            return _reference_cutmix(images, labels, k, lam, generator=generator)
+    values = []
+    for _ in range(batches):
+        images = torch.rand(batch_size, 3, 32, 32, generator=g)
+        lam = float(sample_lambda(alpha, 1, g)[0])
+        _, soft = cutmix_fn(images, labels[torch.randperm(batch_size, generator=g)], num_classes, lam, generator=g)
+        values.append(target_entropy(soft, label_smoothing))
+    floors["CutMix labels"] = sum(values) / len(values)
+    return floors
+
+
 def _fmt3(values) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
