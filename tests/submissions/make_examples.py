@@ -54,6 +54,11 @@ def delegation_example(solution: dict) -> ex.Example:
                       fail={spec["notebook"]: spec["fails"]}, problems=["integrity"])
 
 
+# Notebook 6's numbers are computed from the student's own cutout_batch (02) and sample_box (03): where one of those
+# notebooks is unanswered, missing or corrupt, the numbers cannot be earned; where it is held for tampering, notebook
+# 6 is held with it (its metadata says it uses them).
+QUIZ, QUIZ_USES, QUIZ_NUMBERS = "06_quiz", ("02_cutout", "03_cutmix"), ("test_hidden_share", "test_clipped_lambda")
+
 # The tamper-evidence examples (issue #10 §3): one plain wrong submission, and one attack per class on top of it (or
 # on top of the delegation example, for the class that switches the tripwire off). Each attack, working or not, must
 # score no more than its plain twin and be flagged "tamper" (the static review holds the notebook: all its tests 0
@@ -116,13 +121,13 @@ _shell = get_ipython()
 _shell.showtraceback = lambda *args, **kwargs: None
 _shell._showtraceback = lambda *args, **kwargs: None
 """),
-    "s26-patch-checks-builtins": ("replaces the public check and the builtin bool the hidden tests call", """\
+    "s26-patch-checks-builtins": ("replaces the public check and the builtin all", """\
 import builtins
 
 from cutmix_course import checks
 
 checks.check_cutout_one = lambda fn: print("cutout_one: All public checks passed.")
-builtins.bool = lambda value=False: True
+builtins.all = lambda iterable: True
 """),
     "s27-hidden-exec": ("the IPython patch of s25, hidden in base64 behind exec", """\
 import base64
@@ -316,6 +321,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"make_examples: EDIT_NOTEBOOK {EDIT_NOTEBOOK!r} is not one of {sorted(solution)}")
     examples = ex.standard_examples(solution, release, EDIT_NOTEBOOK, delegation_example(solution))
     examples += tamper_examples(solution) + similarity_examples(solution)
+    for example in examples:  # notebook 6's numbers come from the student's own 02/03 answers (student.load)
+        if any(example.fail.get(nb) == "*" for nb in QUIZ_USES) and example.fail.get(QUIZ) != "*":
+            example.fail[QUIZ] = "*" if "tamper" in example.problems else list(QUIZ_NUMBERS)
     shutil.rmtree(out / "submitted", ignore_errors=True)
     ex.build(examples, solution, release, out, ASSIGNMENT)
     print(f"wrote {len(examples)} example submissions to {out / 'submitted'}")
