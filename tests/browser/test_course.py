@@ -125,8 +125,12 @@ def test_quiz_check_gives_feedback(page, lab, output_dir):
     if not group.locator("button", has_text=QUIZ_CHECK).count():  # one Check button for the whole quiz
         group = widget_group(page, QUIZ_Q1, "button", "quiz-q1-with-button")
     check = find_button(group, QUIZ_CHECK)
+    # JupyterLab renders only the cells near the viewport: bring the question in before reading what it shows
+    group.scroll_into_view_if_needed()
+    settle(page)
 
     before = text_lines(group)
+    assert QUIZ_Q1 in " ".join(before), before
     click_radio(group, QUIZ_Q1_RIGHT)
     check.click()
     right = wait_new_text(page, group, before)
