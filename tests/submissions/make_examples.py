@@ -150,7 +150,9 @@ def tamper_examples(solution: dict) -> list:
                      ex.insert_after(nb, "cutout_one", code)]
         else:
             edits = [*twin_edits, ex.insert_after(nb, "cutout_one", code)]
-        out.append(ex.Example(student, why, edits=edits, fail={nb: "*"}, problems=["tamper"]))
+        # s24: the public check's own tripwire also notices that its hook was switched off (a runtime "integrity")
+        problems = ["tamper", "integrity"] if student == "s24-tripwire-off" else ["tamper"]
+        out.append(ex.Example(student, why, edits=edits, fail={nb: "*"}, problems=problems))
     return out
 
 
