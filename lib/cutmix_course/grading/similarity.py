@@ -184,7 +184,7 @@ def markdown(result: Review, max_lines: int = 25, max_pairs: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _bench(counts) -> None:
+def _bench(counts, exercises=None) -> None:
     """Synthetic classes: each student's answers are the solution with every variable renamed at random, so every
     pair is a candidate (the worst case for the index). Prints the time per class size."""
     import random
@@ -198,6 +198,8 @@ def _bench(counts) -> None:
     solution = {}
     for path in sorted(source.glob("*.ipynb")):
         solution.update(answers(nbformat.read(path, as_version=4)))
+    if exercises:
+        solution = {e: c for e, c in solution.items() if e in exercises}
     rng = random.Random(0)
 
     def renamed(code: str) -> str:
@@ -219,8 +221,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m cutmix_course.grading.similarity", description=__doc__.splitlines()[0])
     p.add_argument("--bench", type=int, nargs="+", metavar="N", required=True,
                    help="time the review on synthetic classes of N students (renamed copies of the solution)")
+    p.add_argument("--exercises", nargs="+", default=None, help="only these exercises (default: all)")
     args = p.parse_args(argv)
-    _bench(args.bench)
+    _bench(args.bench, args.exercises)
     return 0
 
 
