@@ -94,7 +94,7 @@ def _check_attacks(run):
         got, plain = results[student], results[twin]
         assert got.score <= plain.score, f"{student} scored {got.score}, its plain twin {twin} {plain.score}"
         flagged = [detail for kind, _, detail in got.problems if kind == "tamper"]
-        assert flagged and any(line.strip() in flagged[0] for line in code.splitlines() if len(line.strip()) > 12), \
+        assert flagged and any(line.strip()[:60] in flagged[0] for line in code.splitlines() if len(line.strip()) > 12), \
             f"{student}: not flagged with its lines: {got.problem_text()}"
 
 
@@ -109,7 +109,10 @@ def _check_similarity(run):
             assert any(o == other or o.startswith(other + ":") for o in hits), \
                 f"{student}/{exercise}: expected a pair with {other}, got {hits}"
     assert mk.INDEPENDENT_STUDENT not in flagged, flagged.get(mk.INDEPENDENT_STUDENT)
-    page = (run.out / "similarity.md").read_text(encoding="utf-8")
-    assert "s29-shared-a and s30-shared-b" in page and mk.SHARED_CUTOUT_BATCH.splitlines()[4].strip() in page
     report = json.loads((run.out / "report.json").read_text(encoding="utf-8"))
-    assert report["similarity"]["pairs"] and "softmax" in report["similarity"]["skipped"]
+    shared = [p for p in report["similarity"]["pairs"] if {p["a"], p["b"]} == {"s29-shared-a", "s30-shared-b"}
+              and p["exercise"] == "cutout_batch"]
+    assert shared and mk.SHARED_CUTOUT_BATCH.splitlines()[4].strip() in shared[0]["code_a"] + shared[0]["code_b"]
+    assert "softmax" in report["similarity"]["skipped"]
+    page = (run.out / "similarity.md").read_text(encoding="utf-8")  # the most similar pairs, both snippets each
+    assert page.count("```python") >= 2 and "Scores are not changed" in page
