@@ -272,7 +272,7 @@ def _renamed(code: str) -> str:
     params = {a.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) for a in node.args.args}
     local = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - params)
     for i, name in enumerate(local):
-        code = re.sub(rf"\b{name}\b", f"v{i}_{name[::-1]}", code)
+        code = re.sub(rf"\b{name}\b", f"{name}_v{i}", code)  # a suffix: "_r = ..." would be a hidden-test line
     return code
 
 
