@@ -29,12 +29,7 @@ def cutout_one(image, size, cy, cx):  # written here: the checks forbid the cour
     return out
 
 
-def cutout_batch(images, size, generator=None):
-    b, _, h, w = images.shape
-    cy, cx = torch.randint(h, (b,), generator=generator), torch.randint(w, (b,), generator=generator)
-    rows = (torch.arange(h) >= (cy - size // 2)[:, None]) & (torch.arange(h) < (cy - size // 2 + size)[:, None])
-    cols = (torch.arange(w) >= (cx - size // 2)[:, None]) & (torch.arange(w) < (cx - size // 2 + size)[:, None])
-    return images.masked_fill((rows[:, :, None] & cols[:, None, :])[:, None], 0)
+cutout_batch = plain.cutout  # one square per image, written in tests/plain.py (the checks forbid the course's)
 
 
 def sample_box(lam, height, width, generator=None):
