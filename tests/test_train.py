@@ -5,14 +5,15 @@ Training runs use a tiny slice of the embedded data set and a narrow network so 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from cutmix_course.augment import cutout
-from cutmix_course.data import make_synthetic
+from cutmix_course.data import DataSplit, make_synthetic
 from cutmix_course.train import (AUGMENTATIONS, History, TrainConfig, evaluate, occlude, occlusion_robustness,
-                                 train)
+                                 recipe, train)
 
 TINY = dict(widths=(8, 16, 32), eval_train_size=100, batch_size=50)
 
@@ -211,3 +212,18 @@ def test_occlusion_robustness_is_clean_accuracy_at_size_zero_and_deterministic(r
     assert center[32] == pytest.approx(evaluate(model, x_all_hidden, data.test_labels)[1])
     rand1 = occlusion_robustness(model, data, sizes=(16,), where="random", seed=1)
     assert rand1 == occlusion_robustness(model, data, sizes=(16,), where="random", seed=1)
+
+
+def test_a_run_of_a_single_optimiser_step_trains():
+    """One epoch of at most one batch: warm-up and decay have one step between them (it divided 0 by 0)."""
+    small = make_synthetic(100, 20, seed=5)
+    _, history = train(small, epochs=1, widths=(8, 8, 8, 8), eval_train_size=20, progress=False)
+    assert len(history.epochs) == 1 and math.isfinite(history.final["train_loss"])
+
+
+def test_the_photo_recipe_is_used_for_photographs_only(data):
+    assert recipe(data) == {}
+    photos = DataSplit("npz:photos.npz", data.train_images, data.train_labels, data.test_images, data.test_labels,
+                       data.classes)
+    assert recipe(photos) == {"flip": True, "crop_padding": 2, "tta_flip": True}
+    TrainConfig(**recipe(photos))  # every key is a training option

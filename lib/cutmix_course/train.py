@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from . import _checks
 from .augment import box_mask, cutmix, cutout, sample_lambda, soft_target_cross_entropy
-from .data import DataSplit
+from .data import DataSplit, is_photos
 from .model import DEFAULT_WIDTHS, make_model
 
 AUGMENTATIONS = ("none", "cutout", "cutmix", "cutout+cutmix")
@@ -113,6 +113,15 @@ class History:
         return cls.from_json(Path(path).read_text())
 
 
+PHOTO_RECIPE = {"flip": True, "crop_padding": 2, "tta_flip": True}  # what photographs add to the course's recipe
+
+
+def recipe(data: DataSplit) -> dict:
+    """The extra training options for `data`: for photographs the CIFAR-10 preset of the README (flips, 2-px crops,
+    flip test-time averaging); for the embedded shapes none (the course's default recipe)."""
+    return dict(PHOTO_RECIPE) if is_photos(data) else {}
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -172,7 +181,7 @@ def make_optimizer(model, cfg: TrainConfig, steps_per_epoch: int):
     total = cfg.epochs * steps_per_epoch
     warmup = max(1, total // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / (total - warmup)))
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))  # one-step runs: no 0/0
     return optimizer, schedule
 
 
