@@ -7,6 +7,7 @@ grade  autograde a folder of nbgrader submissions (see cutmix_course.grading).
 bench-grade  grading throughput with 1 and 2 workers (see cutmix_course.grading.bench).
 kit    the student kit: dist/cutout_cutmix-student.zip (see cutmix_course.kit).
 check  run a student's notebooks in quick mode and list every public check (see cutmix_course.selfcheck).
+photos which data set the notebooks will use; --download fetches CIFAR-10 once (opt-in, needs internet).
 """
 from __future__ import annotations
 
@@ -160,7 +161,7 @@ def trace_main(argv=None) -> int:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"trace": trace_main, "bench": _bench, "grade": _grade, "bench-grade": _bench_grade, "kit": _kit,
-                "check": _check}
+                "check": _check, "photos": _photos}
     if not argv or argv[0] not in commands:
         print(f"usage: python -m cutmix_course {{{','.join(commands)}}} [options]   (--help after a command "
               "for its options)", file=sys.stderr)
@@ -196,3 +197,26 @@ def _check(argv) -> int:
     from .selfcheck import main as check_main
 
     return check_main(argv)
+
+
+def _photos(argv) -> int:
+    from .data import course_data, default_cifar_root, download_cifar10
+
+    p = argparse.ArgumentParser(prog="python -m cutmix_course photos",
+                                description="Which data set the notebooks use (DATASET = \"auto\"), and the opt-in "
+                                            "download of CIFAR-10 (170 MB, through torchvision).")
+    p.add_argument("--download", action="store_true", help="download CIFAR-10 into the course's data folder")
+    p.add_argument("--root", default=None, help=f"the data folder (default: {default_cifar_root()})")
+    args = p.parse_args(argv)
+    if args.download:
+        try:
+            root = download_cifar10(args.root)
+        except Exception as e:  # noqa: BLE001 - no network, a full disk: say so in one line
+            print(f"download failed ({type(e).__name__}: {e}); the notebooks keep using the embedded shapes",
+                  file=sys.stderr)
+            return 1
+        print(f"CIFAR-10 is in {root}")
+        if args.root and Path(args.root).expanduser().resolve() != default_cifar_root().expanduser().resolve():
+            print(f'the notebooks find it with DATASET = "cifar10:{root}" or CUTMIX_COURSE_DATA={root}')
+    course_data("auto", n_train=10, n_test=10)
+    return 0
