@@ -13,3 +13,5 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 c.GenerateAssignment.preprocessors = RELEASE_PREPROCESSORS
+# notebook 4 saves its trained models in trained/ beside the notebooks (cutmix_course.runs): never part of a release
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "trained"]

@@ -40,6 +40,11 @@ def answer_source(path, grade_id: str) -> str:
     raise NotAnswered(f"{Path(path).name} has no cell with grade_id {grade_id!r}")
 
 
+def notebook_path(notebook, folder=None) -> Path:
+    """`notebook` in `folder`; default $CUTMIX_SUBMITTED while the course's grader runs, else the working folder."""
+    return Path(folder or os.environ.get(SUBMITTED_ENV) or ".") / notebook
+
+
 def load(notebook, *names: str, folder=None) -> dict:
     """{name: function} for each `name`, taken from the answer cell of the same grade_id in `notebook` (a path,
     or a file name in `folder`; default: $CUTMIX_SUBMITTED while the course's grader runs, else the working folder,
@@ -50,7 +55,7 @@ def load(notebook, *names: str, folder=None) -> dict:
     import torch
     import torch.nn.functional as F
 
-    path = Path(folder or os.environ.get(SUBMITTED_ENV) or ".") / notebook
+    path = notebook_path(notebook, folder)
     namespace = {"torch": torch, "F": F, "math": math, "np": np, "__name__": f"student_{path.stem}"}
     out = {}
     for name in names:
@@ -75,6 +80,7 @@ class Augmentations:
     cutout: object
     cutmix: object
     notes: list
+    sources: tuple = ("reference", "reference")  # the code of each: the student's answer cells, or "reference"
 
     def __str__(self) -> str:
         return "\n".join(self.notes)
@@ -117,7 +123,7 @@ def augmentations(folder=None, slow_factor: float = 50.0) -> Augmentations:
         out = fn(*args, **kwargs)
         return out, time.perf_counter() - start
 
-    chosen, notes = {}, []
+    chosen, notes, sources = {}, [], []
     trials = {
         "cutout": ("02_cutout.ipynb", ("cutout_batch",), ref_cut, lambda f: f(images.clone(), 8,
                                                                               generator=torch.Generator().manual_seed(0))),
@@ -138,11 +144,13 @@ def augmentations(folder=None, slow_factor: float = 50.0) -> Augmentations:
                                  "the reference): too slow to train with")
             chosen[kind] = mine
             notes.append(f"training with your {name} from {notebook}")
+            sources.append("\n".join(answer_source(notebook_path(notebook, folder), n) for n in names))
         except Exception as exc:  # noqa: BLE001 - anything wrong with it: the reference, and the reason
             chosen[kind] = reference
+            sources.append("reference")
             notes.append(f"training with the course's reference {kind} instead of your {name} ({notebook}: "
                          f"{type(exc).__name__}: {exc})")
-    return Augmentations(chosen["cutout"], chosen["cutmix"], notes)
+    return Augmentations(chosen["cutout"], chosen["cutmix"], notes, tuple(sources))
 
 
 def student_id(declared: str | None = None) -> str | None:
