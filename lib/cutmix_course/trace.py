@@ -158,6 +158,35 @@ def training_trace(history: History) -> list[dict]:
             for i, e in enumerate(history.epochs)]
 
 
+PAGE_TRACE = {1: {"loss": 1.2, "accuracy": 0.45}, 20: {"loss": 0.30, "accuracy": 0.90}}  # the course page's trace
+PAGE_EPOCHS = (1, 5, 10, 15, 20)  # the epochs of the page's table; it states the numbers of the first and the last
+
+
+def page_comparison(history: History, epochs=PAGE_EPOCHS) -> list[dict]:
+    """The page's epoch table beside a run's rows at the same epochs: one row per epoch of `epochs`.
+
+    The page gives its loss and accuracy at epochs 1 and 20 only ("-" elsewhere) and does not say whether its accuracy
+    is measured on training or test images, so both of the run's are shown. An epoch the run did not reach says so.
+    """
+    by_epoch = {e["epoch"]: i for i, e in enumerate(history.epochs)}
+    k = len(history.classes)
+    rows = []
+    for n in epochs:
+        page = PAGE_TRACE.get(n)
+        row = {"epoch": n, "page: loss": f"{page['loss']:.2f}" if page else "-",
+               "page: accuracy": f"{page['accuracy']:.0%}" if page else "-"}
+        i = by_epoch.get(n)
+        if i is None:
+            row.update({"your train loss": "not run", "your train acc (clean)": "", "your test acc": "",
+                        "your observation": ""})
+        else:
+            e = history.epochs[i]
+            row.update({"your train loss": f"{e['train_loss']:.3f}", "your train acc (clean)": f"{e['clean_train_acc']:.1%}",
+                        "your test acc": f"{e['test_acc']:.1%}", "your observation": observe(history.epochs, i, k)})
+        rows.append(row)
+    return rows
+
+
 def prediction_trace(model, image: torch.Tensor, classes, top: int = 3) -> list[dict]:
     """The six stages of the CNN for one normalised image (3, H, W): shape and a readable summary of each."""
     stages = model.trace(image.unsqueeze(0) if image.ndim == 3 else image[:1])
