@@ -132,3 +132,16 @@ def test_the_entropy_of_a_soft_label_is_the_floor_of_its_loss():
     assert smoothed < floors["CutMix labels"] < smoothed + math.log(2)  # mixing two labels adds at most ln 2
     ones = trace.loss_floors(10, cutmix_fn=lambda x, y, k, lam, generator=None: (x, torch.eye(k)[y]), batches=2)
     assert ones["CutMix labels"] == pytest.approx(smoothed)  # a CutMix that never mixes has the one-hot floor
+
+
+def test_the_pages_table_sits_beside_the_runs_rows_at_its_epochs():
+    rows = [(e, 2.0 - 0.1 * e, 0.3 + 0.02 * e, 0.3 + 0.02 * e, 1.9 - 0.05 * e, 0.28 + 0.02 * e, 1.0) for e in range(1, 12)]
+    h = _history(rows)
+    table = trace.page_comparison(h)
+    assert [r["epoch"] for r in table] == [1, 5, 10, 15, 20]
+    assert (table[0]["page: loss"], table[0]["page: accuracy"]) == ("1.20", "45%")
+    assert (table[4]["page: loss"], table[4]["page: accuracy"]) == ("0.30", "90%")
+    assert table[1]["page: loss"] == table[2]["page: accuracy"] == "-"  # the page states only its first and last row
+    assert table[2]["your train loss"] == f"{2.0 - 1.0:.3f}" and table[2]["your test acc"] == f"{0.28 + 0.2:.1%}"
+    assert table[2]["your observation"] == trace.observe(h.epochs, 9, 10)  # epoch 10 is the 10th record
+    assert table[3]["your train loss"] == table[4]["your train loss"] == "not run"  # the run stopped at epoch 11
