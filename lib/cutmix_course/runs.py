@@ -1,8 +1,8 @@
 """Trained models that notebook 4 saves and notebook 5 reuses, each with what it was trained on and by which code.
 
-A saved run (`<folder>/<name>.pt`; folder: $CUTMIX_TRAINED, default `trained/` beside the notebooks) holds the weights, the training
-configuration, the history, the data set it saw (name, sizes and a digest of its images) and a hash of the code that
-trained it: the course's modules (model, train, augment, data) and the source of the Cutout and CutMix that
+A saved run (`<folder>/<name>.pt`; folder: $CUTMIX_TRAINED, default `trained/` beside the notebooks) holds the
+weights, the training configuration, the history, the data set it saw (name, sizes and a digest of its images) and a
+hash of the code that trained it: the course's modules (model, train, augment, data) and the source of the Cutout and CutMix that
 augmented the batches (the student's own, or "reference"). `load` returns the model only when the data set and the
 code hash match; otherwise it says why, and `load_or_train` trains afresh. Files are read with
 `torch.load(weights_only=True)`: a saved run holds tensors and strings only, never code.
@@ -21,6 +21,7 @@ from .data import DataSplit
 
 FOLDER_ENV = "CUTMIX_TRAINED"  # the folder of saved runs; default trained/ in the working folder (the notebooks')
 _CODE = ("model.py", "train.py", "augment.py", "data.py")
+RUN_NAMES = {"none": "baseline", "cutout": "Cutout", "cutmix": "CutMix", "cutout+cutmix": "Cutout→CutMix"}  # notebook 4's four runs
 
 
 def code_hash(*sources: str) -> str:
@@ -110,6 +111,3 @@ def load_or_train(data: DataSplit, code: str, name: str, folder=None, **train_kw
     model, history = train(data, **train_kwargs)
     save(model, history, data, code, name, folder)
     return model, history, f"trained a new {name} model: {why}"
-
-
-RUN_NAMES = {"none": "baseline", "cutout": "Cutout", "cutmix": "CutMix", "cutout+cutmix": "Cutout→CutMix"}

@@ -180,8 +180,9 @@ def make_optimizer(model, cfg: TrainConfig, steps_per_epoch: int):
                                     weight_decay=cfg.weight_decay)
     total = cfg.epochs * steps_per_epoch
     warmup = max(1, total // 10)
+    decay = max(total - warmup, 1)  # a run of one step has no decay steps: no 0/0
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))  # one-step runs: no 0/0
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / decay))
     return optimizer, schedule
 
 
