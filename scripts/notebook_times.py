@@ -21,6 +21,16 @@ import nbformat
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions" / "cutout_cutmix"
 
 
+def run_cells(notebook: Path, env: dict, timeout=None) -> subprocess.CompletedProcess:
+    """Run every code cell of `notebook`, in order, in one IPython process in the notebook's folder (no Jupyter
+    messaging: tests/test_photos.py uses it too, since nbclient now and then waits out a cell's timeout under load)."""
+    nb = nbformat.read(notebook, as_version=4)
+    script = notebook.with_suffix(".py")
+    script.write_text("\n\n".join(c.source for c in nb.cells if c.cell_type == "code"))
+    return subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--quick", str(script)], cwd=notebook.parent,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def main(setting: str, names: list[str]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="notebook-times-"))
     shutil.copytree(SOLUTIONS, folder, dirs_exist_ok=True)
@@ -28,12 +38,8 @@ def main(setting: str, names: list[str]) -> None:
     env.update(CUTMIX_DATASET=setting, CUTMIX_TRAINED=str(folder / "trained"), MPLBACKEND="Agg")
 
     def run(name: str, tag: str = "") -> None:
-        nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
-        script = folder / f"{name}.py"
-        script.write_text("\n\n".join(c.source for c in nb.cells if c.cell_type == "code"))
         start = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--quick", str(script)], cwd=folder,
-                           env=env, capture_output=True, text=True)
+        p = run_cells(folder / f"{name}.ipynb", env)
         notes = [line for line in p.stdout.splitlines()
                  if any(k in line for k in ("reusing", "trained a new", "per epoch", "data:"))]
         print(f"{name}{tag}: {time.perf_counter() - start:.0f} s, exit code {p.returncode}", *notes, sep="\n    ",

@@ -1,21 +1,22 @@
 """The course on photographs: with CUTMIX_DATASET pointing at the shared CIFAR-10 copy (the `npz:` loader, the course's
 5000/1000 subset; quick mode), notebook 1 describes photographs, notebook 3 mixes a real cat with a real dog at
 λ = 0.61, notebook 4 trains with the photo recipe and saves its models, and notebook 5 reuses notebook 4's Cutout model.
-The notebooks run in a copy of the instructor's folder, in order, with one folder for saved models: each notebook's
-code cells in one IPython process (scripts/notebook_times.py does the same), because nbclient, on this loaded 2-core
-machine, now and then never saw an explorer cell finish and waited out its whole timeout (the kernel sat idle)."""
+The notebooks run in a copy of the instructor's folder, in order, with one folder for saved models, each notebook's
+code cells in one IPython process (scripts/notebook_times.run_cells, which also measures the README's times):
+nbclient, on this loaded 2-core machine, now and then never saw an explorer cell finish and waited out its whole
+timeout with the kernel idle."""
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 import kernel_timeouts as kt
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from notebook_times import run_cells  # noqa: E402 - the same runner that measures the README's notebook times
 SOLUTIONS = ROOT / "solutions" / "cutout_cutmix"
 SHARED = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_test_jpeg.npz"
 
@@ -32,11 +33,7 @@ def photo_run(tmp_path_factory):
                 "MPLBACKEND": "Agg"})
     outputs = {}
     for name in ("01_dataset", "03_cutmix", "04_training", "05_prediction_trace"):
-        nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
-        script = folder / f"{name}.py"
-        script.write_text("\n\n".join(c.source for c in nb.cells if c.cell_type == "code"))
-        p = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--quick", str(script)], cwd=folder,
-                           env=env, capture_output=True, text=True, timeout=kt.NBVAL_RUN)
+        p = run_cells(folder / f"{name}.ipynb", env, timeout=kt.NBVAL_RUN)
         assert p.returncode == 0 and "Traceback" not in p.stdout + p.stderr, p.stdout[-3000:] + p.stderr[-3000:]
         outputs[name] = p.stdout
     return folder, outputs
