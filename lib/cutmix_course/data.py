@@ -215,7 +215,7 @@ def load_cifar10(root, download: bool = False, n_train: int | None = 5000, n_tes
     from torchvision.datasets import CIFAR10
 
     root = Path(root).expanduser()
-    if not download and not (root / "cifar-10-batches-py").is_dir():
+    if not download and not cifar10_present(root):
         raise FileNotFoundError(
             f"CIFAR-10 not found: expected the folder {root / 'cifar-10-batches-py'} (torchvision's layout); "
             "pass download=True (needs internet) or point root at a folder that holds it")
@@ -285,11 +285,14 @@ def resolve_setting(setting: str = "auto") -> tuple[str, str]:
     While a grader runs the notebook (nbgrader or the course's grader) it is always the embedded set: a grade must not
     depend on what the grading machine holds or on the setting a student left in a notebook. Otherwise `setting` is
     the notebook's DATASET variable; "auto" defers to $CUTMIX_DATASET when it is set, and else is CIFAR-10 when the
-    course's data folder ($CUTMIX_COURSE_DATA, default ~/.cache/cutmix_course) holds it, or the embedded set. Nothing is downloaded here: `python -m cutmix_course photos --download` does that, once.
+    course's data folder ($CUTMIX_COURSE_DATA, default ~/.cache/cutmix_course) holds it, or the embedded set.
+    Nothing is downloaded here: `python -m cutmix_course photos --download` does that, once.
     """
     if not isinstance(setting, str) or not setting:
         raise TypeError(f"DATASET must be a string, one of {SETTINGS}, got {setting!r}")
-    if os.environ.get("NBGRADER_EXECUTION") or os.environ.get("CUTMIX_STUDENT"):
+    from .student import grading
+
+    if grading():
         return "synthetic", "data: the embedded shapes (a grader is running this notebook: grades never depend on photos)"
     source = "DATASET"
     if setting == "auto" and os.environ.get(DATASET_ENV):
