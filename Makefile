@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= reports/trace
 ARGS    ?=
 
-.PHONY: all trace trace-quick test test-fast lab lab-instructor student-kit check release bench bench-grade grade mutate system sandbox clean help
+.PHONY: all trace trace-quick test test-fast lint lab lab-instructor student-kit check release bench bench-grade grade mutate system sandbox clean help
 all: help
 
 $(STAMP): requirements.txt pyproject.toml
@@ -23,13 +23,20 @@ trace: $(STAMP)
 trace-quick: $(STAMP)
 	$(PY) -m cutmix_course trace --quick --out reports/trace-quick $(ARGS)
 
-## test: every test (library, notebooks via nbval, nbgrader end-to-end, grading hardening, browser)
-test: $(STAMP) system
-	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -ra $(ARGS)
+# pytest-xdist: most slow tests wait on kernels, not on the CPU; a file stays on one worker (its module fixtures)
+WORKERS ?= 2
+
+## test: lint, then every test (library, notebooks via nbval, nbgrader end-to-end, grading hardening, browser)
+test: $(STAMP) system lint
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest -q -ra -n $(WORKERS) --dist loadfile --durations=25 $(ARGS)
 
 ## test-fast: the library tests only (no notebooks, no nbgrader, no browser)
-test-fast: $(STAMP) sandbox
-	$(PY) -m pytest -q -m "not slow and not browser" --ignore=tests/test_notebooks.py $(ARGS)
+test-fast: $(STAMP) sandbox lint
+	$(PY) -m pytest -q -m "not slow and not browser" --ignore=tests/e2e $(ARGS)
+
+## lint: ruff (pinned in requirements.txt, configured in pyproject.toml)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 ## system: the Debian packages the tests need (Chromium, bubblewrap, PostgreSQL), installed with apt when missing
 system:
@@ -57,7 +64,7 @@ check: $(STAMP)
 
 ## release: regenerate the student notebooks in notebooks/ from solutions/ with nbgrader
 release: $(STAMP)
-	PATH=$(abspath $(VENV))/bin:$$PATH bash scripts/release.sh
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course release $(ARGS)
 
 ## bench: the speed benchmark (ratios against references measured in the same run)
 bench: $(STAMP)

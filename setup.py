@@ -1,7 +1,7 @@
 """Only for one build step pyproject.toml cannot say: ship the repository's quizzes/ inside the wheel.
 
 The quiz data lives at the top of the repository (quizzes/, beside lib/); a wheel copies it to cutmix_course/quizzes/,
-where `cutmix_course.paths.quiz_dir` finds it when the package is installed without the repository. An editable
+where `cutmix_course.notebook.paths.quiz_dir` finds it when the package is installed without the repository. An editable
 install (`pip install -e .`, the venv of `make`) reads the repository's folder instead.
 """
 import shutil

@@ -38,32 +38,32 @@ EQUIVALENTS = ROOT / "tests" / "mutation" / "equivalent.txt"
 
 # module (under lib/cutmix_course) -> the score it must reach
 TARGETS = {
-    "augment.py": 0.90,
-    "checks.py": 0.90,
-    "_checks.py": 0.90,
-    "data.py": 0.80,
-    "model.py": 0.80,
-    "grading/integrity.py": 0.80,
+    "core/augment.py": 0.90,
+    "notebook/checks.py": 0.90,
+    "core/validate.py": 0.90,
+    "core/data.py": 0.80,
+    "core/model.py": 0.80,
+    "notebook/tripwire.py": 0.80,
     "grading/options.py": 0.80,
     "grading/intake.py": 0.80,
     "grading/export.py": 0.80,
     "grading/record.py": 0.80,
     "grading/protocol.py": 0.80,
 }
-# Two runs, each in its own staging folder. The tripwire (grading/integrity.py) recognises a forbidden function by
+# Two runs, each in its own staging folder. The tripwire (notebook/tripwire.py) recognises a forbidden function by
 # its code object, and mutmut's trampolines share one code object, so with the library trampolined the tripwire's
 # own tests would see every library call as the forbidden one: it is mutated alone, against its own tests, with
 # the library left as it is. The fast tests: no notebooks, no nbgrader runs, no browser (about 15 s in one process).
 GROUPS = {
-    "library": ["tests/test_augment.py", "tests/test_augment_internals.py", "tests/test_data.py", "tests/test_model.py",
-                "tests/test_checks.py", "tests/test_validation.py", "tests/grading/test_units.py",
-                "tests/grading/test_pure.py"],
+    "library": ["tests/core/test_augment.py", "tests/core/test_augment_internals.py", "tests/core/test_data.py",
+                "tests/core/test_model.py", "tests/notebook/test_checks.py", "tests/core/test_validation.py",
+                "tests/grading/test_units.py", "tests/grading/test_pure.py"],
     "integrity": ["tests/grading/test_integrity.py", "tests/grading/test_units.py"],
 }
-GROUP_OF = {module: "integrity" if module == "grading/integrity.py" else "library" for module in TARGETS}
+GROUP_OF = {module: "integrity" if module == "notebook/tripwire.py" else "library" for module in TARGETS}
 # what the tests read from the course besides the package (linked into the staging folder)
 COURSE_FILES = ["solutions", "notebooks", "quizzes", "nbgrader_config.py"]
-MESSAGE_ONLY = {"checks.py", "_checks.py"}  # string-literal mutants here are messages, not logic
+MESSAGE_ONLY = {"notebook/checks.py", "core/validate.py"}  # string-literal mutants here are messages, not logic
 
 KILLED, SURVIVED, TIMEOUT, NO_TESTS, OTHER = "killed", "survived", "timeout", "no tests", "other"
 
@@ -95,7 +95,7 @@ def stage(selected: list[str], tests: list[str]) -> None:
     shutil.copytree(ROOT / "tests", STAGE / "tests", ignore=ignore)
     for name in COURSE_FILES:
         (STAGE / name).symlink_to(ROOT / name)
-    # tests/test_data.py finds the shared CIFAR-10 copy two folders above its own
+    # tests/core/test_data.py finds the shared CIFAR-10 copy three folders above its own
     (STAGE / "shared").symlink_to(ROOT.parent / "shared", target_is_directory=True)
     only = ", ".join(json.dumps(f"src/cutmix_course/{m}") for m in selected)
     tests = ", ".join(json.dumps(t) for t in tests if (ROOT / t).exists())
@@ -122,7 +122,7 @@ def check_setup(env: dict) -> None:
     and the package they import must be that copy. Otherwise the run would measure the unmutated code."""
     bad = STAGE / "known-bad"
     shutil.copytree(STAGE / "src", bad)
-    augment = bad / "cutmix_course" / "augment.py"
+    augment = bad / "cutmix_course" / "core" / "augment.py"
     augment.write_text(augment.read_text() + "\n\ndef cutout(images, *args, **kwargs):  # known-bad\n"
                        "    return images.clone()\n")
     env = {**env, "PYTHONPATH": str(bad)}
@@ -132,7 +132,7 @@ def check_setup(env: dict) -> None:
         sys.exit(f"set-up check failed: the tests import cutmix_course from {where.stdout.strip() or where.stderr}, "
                  f"not from the mutated copy {bad}")
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                           "tests/test_augment.py", "tests/test_checks.py"], env=env, cwd=STAGE,
+                           "tests/core/test_augment.py", "tests/notebook/test_checks.py"], env=env, cwd=STAGE,
                           capture_output=True, text=True)
     if done.returncode != 1:
         sys.exit(f"set-up check failed: the known-bad Cutout was not caught (pytest exit {done.returncode})\n"
@@ -166,7 +166,8 @@ for name in json.load(sys.stdin):
     if path not in modules:
         modules[path] = read_mutants_module(path)  # a minute for checks.py's thousands of mutant functions
     module = modules[path]
-    a, b = (cst.Module([f]).code.strip() for f in (read_original_function(module, name), read_mutant_function(module, name)))
+    a, b = (cst.Module([f]).code.strip()
+            for f in (read_original_function(module, name), read_mutant_function(module, name)))
     diff = "\\n".join(unified_diff(a.split("\\n"), b.split("\\n"), fromfile=path, tofile=path, lineterm=""))
     out[name] = {"diff": diff, "original": a, "mutant": b}  # the diff as mutmut's get_diff_for_mutant renders it
 print(json.dumps(out))
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.modules) - set(TARGETS))
     if unknown:
         parser.error(f"unknown modules {unknown}; expected some of {sorted(TARGETS)}")
-    selected = ["augment.py"] if args.sample else args.modules
+    selected = ["core/augment.py"] if args.sample else args.modules
     deadline = time.monotonic() + 60 * args.minutes
     started = time.monotonic()
 
@@ -383,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-c", GENERATE], cwd=STAGE, env=group_env, check=True, capture_output=True)
         generated = all_mutants()
         if args.sample:
-            names = generated["augment.py"]
+            names = generated["core/augment.py"]
             only = set(random.Random(args.seed).sample(names, min(args.sample, len(names))))
             print(f"sample: {len(only)} of {len(names)} mutants of augment.py, seed {args.seed}")
             to_run = sorted(only)

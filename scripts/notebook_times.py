@@ -1,9 +1,11 @@
-"""How long each notebook's default run takes: every code cell in order, in one IPython process per notebook, in a
+r"""How long each notebook's default run takes: every code cell in order, in one IPython process per notebook, in a
 copy of the instructor's notebooks (the cells' compute time, Python and torch start-up included, without Jupyter's
 messaging), not in quick mode.
 
-    .venv/bin/python scripts/notebook_times.py synthetic 01_dataset,02_cutout,03_cutmix,04_training,05_prediction_trace,06_quiz
-    .venv/bin/python scripts/notebook_times.py npz:../shared/data/cifar10/cifar10_test_jpeg.npz 01_dataset,03_cutmix,04_training,05_prediction_trace
+    .venv/bin/python scripts/notebook_times.py synthetic \
+        01_dataset,02_cutout,03_cutmix,04_training,05_prediction_trace,06_quiz
+    .venv/bin/python scripts/notebook_times.py npz:../shared/data/cifar10/cifar10_test_jpeg.npz \
+        01_dataset,03_cutmix,04_training,05_prediction_trace
 
 The first argument is the data setting (CUTMIX_DATASET). Notebook 5 is timed twice when it is listed: after notebook
 4 (reusing its saved model) and again with no saved models (it trains one).
@@ -23,7 +25,8 @@ SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions" / "cutout_cutmix"
 
 def run_cells(notebook: Path, env: dict, timeout=None) -> subprocess.CompletedProcess:
     """Run every code cell of `notebook`, in order, in one IPython process in the notebook's folder (no Jupyter
-    messaging: tests/test_photos.py uses it too, since nbclient now and then waits out a cell's timeout under load)."""
+    messaging: tests/e2e/test_photos.py uses it too, since nbclient now and then waits out a cell's timeout under
+    load)."""
     nb = nbformat.read(notebook, as_version=4)
     script = notebook.with_suffix(".py")
     script.write_text("\n\n".join(c.source for c in nb.cells if c.cell_type == "code"))

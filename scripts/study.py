@@ -1,7 +1,7 @@
 """Where augmentation starts to pay on photographs: the default recipe on the CIFAR-10 split for several lengths.
 
     .venv/bin/python scripts/study.py run --epochs 20 50 100     # trains (hours on 2 CPU cores), writes the results
-    .venv/bin/python scripts/study.py table                       # the README's table and curve from the results
+    .venv/bin/python scripts/study.py table                       # docs/results.md's table and curve from the results
 
 `run` calls `python -m cutmix_course trace` once per length (separate runs: the learning-rate schedule depends on the
 length) with the photo settings (flips, 2-px crops, flip test-time averaging), seed 0, for baseline, Cutout, CutMix
@@ -18,17 +18,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cutmix_course.core.train import RUN_NAMES, History, run_slug
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "cifar10"
 DATA = "npz:" + str((ROOT / ".." / "shared" / "data" / "cifar10" / "cifar10_test_jpeg.npz").resolve())
-RUNS = {"none": "baseline", "cutout": "Cutout", "cutmix": "CutMix", "cutout_cutmix": "Cutout→CutMix"}
 
 
 def run(epochs: list[int], runs: str, seed: int, work: Path) -> None:
     for n in epochs:
         out = work / f"e{n}"
         cmd = [sys.executable, "-m", "cutmix_course", "trace", "--dataset", DATA, "--flip", "--crop-padding", "2",
-               "--tta-flip", "--epochs", str(n), "--runs", runs, "--seed", str(seed), "--no-progress", "--out", str(out)]
+               "--tta-flip", "--epochs", str(n), "--runs", runs, "--seed", str(seed), "--no-progress",
+               "--out", str(out)]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         dest = RESULTS / f"e{n}"
@@ -39,19 +41,15 @@ def run(epochs: list[int], runs: str, seed: int, work: Path) -> None:
 
 def load() -> dict:
     """{epochs: {run key: (History, occluded-16px-centre accuracy or None)}} from the committed results."""
-    sys.path.insert(0, str(ROOT / "lib"))
-    from cutmix_course.train import History
-
     out = {}
     for folder in sorted(RESULTS.glob("e*"), key=lambda p: int(p.name[1:])):
         summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").exists() else {}
         occl = summary.get("occlusion", {})
         runs = {}
-        for key, name in RUNS.items():
-            path = folder / f"history_{key}.json"
+        for key, name in RUN_NAMES.items():
+            path = folder / f"history_{run_slug(key)}.json"
             if path.exists():
-                center = occl.get(name.replace("→", "+"), occl.get(name, {})).get("center", {})
-                runs[key] = (History.load(path), center.get("16"))
+                runs[key] = (History.load(path), occl.get(name, {}).get("center", {}).get("16"))
         out[int(folder.name[1:])] = runs
     return out
 
@@ -64,7 +62,7 @@ def table(results: dict) -> str:
         for key, (h, occl16) in runs.items():
             f = h.final
             delta = "" if key == "none" or base is None else f"{(f['test_acc'] - base[0].final['test_acc']) * 100:+.1f}"
-            lines.append(f"| {n} | {RUNS[key]} | {f['test_acc']:.1%} | {max(h.column('test_acc')):.1%} | "
+            lines.append(f"| {n} | {RUN_NAMES[key]} | {f['test_acc']:.1%} | {max(h.column('test_acc')):.1%} | "
                          f"{f['clean_train_acc']:.1%} | {f['clean_train_acc'] - f['test_acc']:+.1%} | "
                          f"{'-' if occl16 is None else f'{occl16:.1%}'} | {delta or '-'} | "
                          f"{sum(h.column('seconds')) / 60:.0f} min |")
@@ -80,7 +78,7 @@ def curves(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(max(6.0, 4.5 * len(results)), 3.6), squeeze=False)
     for ax, (n, runs) in zip(axes[0], results.items()):
         for key, (h, _) in runs.items():
-            ax.plot(h.column("epoch"), [a * 100 for a in h.column("test_acc")], label=RUNS[key])
+            ax.plot(h.column("epoch"), [a * 100 for a in h.column("test_acc")], label=RUN_NAMES[key])
         ax.set(title=f"{n} epochs", xlabel="epoch", ylabel="clean test accuracy (%)", ylim=(25, 85))
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="lower right", fontsize=8)

@@ -1,7 +1,7 @@
 """The kernel timeouts of the tests, each with the margin it leaves on a loaded 2-core machine.
 
 Measured on 2026-12-01 on the project's 2-core machine, loaded: the kernel-running tests ran
-(`pytest tests/test_nbgrader_e2e.py tests/grading tests/test_notebooks.py tests/browser --basetemp=/tmp/loaded`)
+(`pytest tests/e2e/test_nbgrader_e2e.py tests/grading tests/e2e/test_notebooks.py tests/browser --basetemp=/tmp/loaded`)
 while `make mutate` kept both cores busy with two mutmut workers, and took 17 min 21 s instead of about 12.
 `python scripts/cell_times.py /tmp/loaded` then read every executed cell's run time back from the notebooks the
 tests left (nbclient records it), leaving out the cells that are faults on purpose (loops that must time out,
@@ -10,9 +10,9 @@ sleeps that must exceed a budget, cells that must be killed):
 - the toy course of tests/grading (small tensors): slowest cell 3.0 s, slowest notebook 5.3 s;
 - the real course graded by the bundled examples (quick mode): slowest cell 5.1 s (04_training's three runs),
   slowest notebook 9.6 s;
-- nbgrader's own autograde of the real course (tests/test_nbgrader_e2e.py): slowest cell 3.8 s, notebook 8.5 s;
+- nbgrader's own autograde of the real course (tests/e2e/test_nbgrader_e2e.py): slowest cell 3.8 s, notebook 8.5 s;
 - the browser tests (JupyterLab in Chromium, tests/browser): slowest whole test 15.6 s;
-- nbval (tests/test_notebooks.py), one pytest item per notebook: slowest notebook 34.4 s (04_training).
+- nbval (tests/e2e/test_notebooks.py), one pytest item per notebook: slowest notebook 34.4 s (04_training).
 
 A timeout here is the measured time times the margin in its comment; re-measure when a notebook gets slower.
 """

@@ -1,6 +1,6 @@
 """Plain re-implementations of the course's augmentations for the tests of the public checks.
 
-The checks run the student's function under the exercise's tripwire (integrity.FORBIDDEN), which forbids the course's
+The checks run the student's function under the exercise's tripwire (exercises.FORBIDDEN), which forbids the course's
 own augment functions; the tests' correct and deliberately wrong implementations are built from these instead.
 """
 import math

@@ -21,9 +21,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import kernel_timeouts as kt
 import psutil
 import pytest
+
+import kernel_timeouts as kt
 
 REPO = Path(__file__).resolve().parents[2]
 if str(Path(__file__).parent) not in sys.path:  # the tests import jupyterlab_page, also under --import-mode=importlib

@@ -51,7 +51,8 @@ def wait_kernel_idle(page: Page, timeout_s: float = 90) -> None:
     page.wait_for_function(
         """sel => {
             const item = document.querySelector(sel);
-            if (!item || !/\\| Idle$/.test(item.textContent.trim()) || /^No Kernel/.test(item.textContent)) return false;
+            if (!item || !/\\| Idle$/.test(item.textContent.trim())
+                || /^No Kernel/.test(item.textContent)) return false;
             return ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
                 .some(p => p.textContent.includes('*'));
         }""",
@@ -209,7 +210,8 @@ def wait_images_changed(page: Page, before: dict[int, list[str]], cells: list[in
         if any(now.get(k) and now.get(k) != before.get(k) for k in keys):
             return now
         # an error in a watched cell (or, watching all, a new one anywhere) means the redraw failed: say so now
-        new_errors = [e for e in error_outputs(page) if (e.cell in cells if cells is not None else e not in errors_before)]
+        new_errors = [e for e in error_outputs(page)
+                      if (e.cell in cells if cells is not None else e not in errors_before)]
         if new_errors:
             raise AssertionError("the redraw wrote errors instead of a new image:\n" + "\n".join(map(str, new_errors)))
         if time.monotonic() > deadline:
@@ -304,7 +306,8 @@ def widget_group(page: Page, text: str, containing: str, mark: str) -> Locator:
             const norm = s => (s || '').replace(/\\s+/g, ' ').trim().toLowerCase();
             const want = norm(text);
             const candidates = [...document.querySelectorAll(
-                '.jp-Notebook .jupyter-widgets.widget-box, .jp-Notebook .jupyter-widgets.widget-container, .jp-Notebook .jp-Cell-outputArea')]
+                '.jp-Notebook .jupyter-widgets.widget-box, .jp-Notebook .jupyter-widgets.widget-container, '
+                + '.jp-Notebook .jp-Cell-outputArea')]
                 .filter(e => norm(e.textContent).includes(want) && e.querySelector(containing));
             if (!candidates.length) return false;
             // innermost: a candidate with no other candidate inside it

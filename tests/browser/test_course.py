@@ -10,12 +10,30 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from jupyterlab_page import (
     browser_errors,
-    cell_index, click_radio, error_outputs, find_button, find_slider, menu, open_notebook, output_image,
-    output_images, press_slider, run_all_cells, screenshot, set_slider, settle, slider_range, slider_value,
-    text_lines, unexpected_errors, wait_images_changed, wait_new_text, wait_widgets_rendered, widget_failures,
+    cell_index,
+    click_radio,
+    error_outputs,
+    find_button,
+    find_slider,
+    menu,
+    open_notebook,
+    output_image,
+    output_images,
+    press_slider,
+    run_all_cells,
+    screenshot,
+    set_slider,
+    settle,
+    slider_range,
+    slider_value,
+    text_lines,
+    unexpected_errors,
+    wait_images_changed,
+    wait_new_text,
+    wait_widgets_rendered,
+    widget_failures,
     widget_group,
 )
 

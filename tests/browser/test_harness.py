@@ -8,12 +8,29 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from jupyterlab_page import (
     browser_errors,
-    cell_index, error_outputs, output_image, find_slider, menu, open_notebook, output_images, press_slider, run_all_cells,
-    screenshot, set_slider, settle, text_lines, unexpected_errors, wait_images_changed, wait_new_text,
-    wait_widgets_rendered, widget_failures, widget_group, click_radio, find_button,
+    cell_index,
+    click_radio,
+    error_outputs,
+    find_button,
+    find_slider,
+    menu,
+    open_notebook,
+    output_image,
+    output_images,
+    press_slider,
+    run_all_cells,
+    screenshot,
+    set_slider,
+    settle,
+    text_lines,
+    unexpected_errors,
+    wait_images_changed,
+    wait_new_text,
+    wait_widgets_rendered,
+    widget_failures,
+    widget_group,
 )
 
 # one JupyterLab server per session: with xdist, `--dist loadgroup` keeps these on one worker
@@ -122,7 +139,8 @@ def test_detectors_see_errors_and_broken_widgets(page, lab, output_dir):
     nb_file = write_notebook(lab.root / "browser-demo" / "faulty.ipynb", FAULTY_CELLS)
     open_notebook(page, lab, "browser-demo/faulty.ipynb")
     run_all_cells(page, timeout_s=120)
-    page.locator(".jp-OutputArea-output").get_by_text("still ran after the tolerated errors").wait_for()  # raises-exception does not stop Run All
+    # raises-exception does not stop Run All
+    page.locator(".jp-OutputArea-output").get_by_text("still ran after the tolerated errors").wait_for()
     screenshot(page, output_dir, "harness-faulty")
 
     errors = error_outputs(page, nb_file)

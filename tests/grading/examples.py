@@ -362,7 +362,7 @@ def student_lines(submitted: Path) -> set[str]:
     for path in Path(submitted).rglob("*.ipynb"):
         try:
             nb = nbformat.read(path, as_version=4)
-        except Exception:
+        except Exception:  # noqa: BLE001
             continue
         lines |= {line.strip() for c in nb.cells if not is_test(c) for line in c.source.split("\n")}
     return lines

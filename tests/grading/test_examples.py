@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cutmix_course
 import pytest
 
+import cutmix_course
 import kernel_timeouts as kt
 from cutmix_course.grading import grade
 
@@ -86,7 +86,7 @@ def _make_examples():
 
 
 def _check_attacks(run):
-    """Issue #10 §3: each attack scores no more than its plain wrong twin, and is flagged with the lines quoted."""
+    """Each attack scores no more than its plain wrong twin, and is flagged with the lines quoted."""
     mk = _make_examples()
     results = run.by_student()
     for student, (_, code) in mk.ATTACKS.items():
@@ -94,12 +94,13 @@ def _check_attacks(run):
         got, plain = results[student], results[twin]
         assert got.score <= plain.score, f"{student} scored {got.score}, its plain twin {twin} {plain.score}"
         flagged = [detail for kind, _, detail in got.problems if kind == "tamper"]
-        assert flagged and any(line.strip()[:60] in flagged[0] for line in code.splitlines() if len(line.strip()) > 12), \
+        assert flagged and any(line.strip()[:60] in flagged[0] for line in code.splitlines()
+                               if len(line.strip()) > 12), \
             f"{student}: not flagged with its lines: {got.problem_text()}"
 
 
 def _check_similarity(run):
-    """Issue #10 §4: the renamed copy and the sharing pair are flagged (with both snippets), the independent solution
+    """The renamed copy and the sharing pair are flagged (with both snippets), the independent solution
     is not, and the review changes no score (all four examples score full marks: `mismatches` above)."""
     mk = _make_examples()
     flagged = run.similarity.flagged()

@@ -1,7 +1,7 @@
 """The grading command end to end on a toy course: real nbgrader, real kernels in bubblewrap, a real sqlite gradebook.
 
 The toy course (toy_course.py) has the real course's layout; its example submissions come from the same generator
-as the real course's (examples.py). One grading run covers the issue's examples (with --reuse-identical, as
+as the real course's (examples.py). One grading run covers the standard examples (with --reuse-identical, as
 `make grade` does); a second, small run without reuse covers the guards that need unusual timing settings.
 """
 import csv
@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import cutmix_course
 import nbformat
 import pytest
-import kernel_timeouts as kt
 import torch
+
+import cutmix_course
+import kernel_timeouts as kt
 from cutmix_course.grading import grade, summary_table
 
 from . import examples as ex
@@ -211,7 +212,7 @@ def test_guards_without_reuse(course, tmp_path):
         ex.Example("g4-result-before-error", "a wrong clip plus a hook that shows a result ahead of every error",
                    edits=[no_cutout, ex.set_source("02_basics", "clip", RESULT_BEFORE_ERROR)],
                    # held by the static review too (get_ipython): the whole notebook waits for the instructor
-                   fail={"01_cutout": "*", "02_basics": "*"}, problems=["missing", "tamper", "tampering"]),
+                   fail={"01_cutout": "*", "02_basics": "*"}, problems=["missing", "tamper", "result before error"]),
         ex.Example("g5-warns-stderr-fail", "a correct mean that warns, under nbgrader's rule: stderr fails",
                    edits=[no_cutout, ex.append_source("02_basics", "mean", ex.WARN_WRAPPER.format(name="mean"))],
                    fail={"01_cutout": "*", "02_basics": ["test_mean"]}, problems=["missing"]),
@@ -223,8 +224,8 @@ def test_guards_without_reuse(course, tmp_path):
     ]
     submitted = ex.build(examples, solution, release, tmp_path / "examples", tc.ASSIGNMENT)
     (submitted / "g6-symlink" / tc.ASSIGNMENT / "data").symlink_to(course.root / "solutions")
-    run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_TIGHT, notebook_timeout=kt.TOY_NOTEBOOK_TIGHT,
-                stderr="fail", reuse=False, progress=lambda line: None)
+    run = grade(submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_TIGHT,
+                notebook_timeout=kt.TOY_NOTEBOOK_TIGHT, stderr="fail", reuse=False, progress=lambda line: None)
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
     assert ex.mismatches(run, expected) == []
     results = run.by_student()
@@ -252,7 +253,7 @@ def test_command_line(course, tmp_path):
 
 
 def test_sandbox_sees_read_only_paths_under_tmp_but_not_the_rest_of_tmp(tmp_path):
-    """A venv or course kept under /tmp must stay visible inside the sandbox's private /tmp (CI clones can live there)."""
+    """A venv or course under /tmp must stay visible inside the sandbox's private /tmp (CI clones can live there)."""
     from cutmix_course.grading.sandbox import bwrap_command
 
     shared, private = tmp_path / "venv", tmp_path / "other"
@@ -287,8 +288,9 @@ def test_one_worker_and_two_workers_give_identical_scores(course, tmp_path, caps
     expected = json.loads((tmp_path / "examples" / "expected.json").read_text(encoding="utf-8"))
     runs = {}
     for workers in (1, 2):
-        runs[workers] = grade(submitted, course.root, tmp_path / f"out{workers}", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED,
-                              workers=workers, progress=lambda line: None, bar=workers == 2)
+        runs[workers] = grade(submitted, course.root, tmp_path / f"out{workers}", sandbox="bwrap",
+                              timeout=kt.TOY_CELL_RELAXED, workers=workers, progress=lambda line: None,
+                              bar=workers == 2)
         assert runs[workers].workers == workers
         assert ex.mismatches(runs[workers], expected) == []
     assert _scores(runs[1]) == _scores(runs[2])

@@ -3,10 +3,11 @@ import sys
 
 import pytest
 import torch
-from cutmix_course import augment
-from cutmix_course.grading.findings import strip_hidden as _strip_hidden
-from cutmix_course.grading.integrity import ReferenceUsedError, forbid_reference
 from torchvision.transforms import v2
+
+from cutmix_course.core import augment
+from cutmix_course.notebook.regions import without_region as _strip_hidden
+from cutmix_course.notebook.tripwire import ReferenceUsedError, forbid_reference
 
 IMAGES = torch.zeros(2, 3, 8, 8)
 
@@ -22,22 +23,22 @@ def delegating_cutout(images, size):
 
 
 def test_own_implementation_passes():
-    with forbid_reference("cutmix_course.augment.cutout"):
+    with forbid_reference("cutmix_course.core.augment.cutout"):
         out = own_cutout(IMAGES, 4)
     assert out.sum() == 2 * 3 * 16
 
 
 def test_delegation_is_caught_with_a_message_naming_the_reference():
-    with pytest.raises(ReferenceUsedError, match=r"integrity: .*cutmix_course\.augment\.cutout.*scores 0"):
-        with forbid_reference("cutmix_course.augment.cutout"):
+    with pytest.raises(ReferenceUsedError, match=r"integrity: .*cutmix_course\.core\.augment\.cutout.*scores 0"):
+        with forbid_reference("cutmix_course.core.augment.cutout"):
             delegating_cutout(IMAGES, 4)
 
 
 def test_delegation_through_an_alias_is_caught():
-    from cutmix_course.augment import cutout as renamed
+    from cutmix_course.core.augment import cutout as renamed
 
     namespace = {"hide": renamed, "torch": torch}
-    exec("def sneaky(x):\n    return hide(x, 4, generator=torch.Generator().manual_seed(1))", namespace)
+    exec("def sneaky(x):\n    return hide(x, 4, generator=torch.Generator().manual_seed(1))", namespace)  # noqa: S102
     with pytest.raises(ReferenceUsedError):
         with forbid_reference(augment.cutout):  # object target, not a name
             namespace["sneaky"](IMAGES)
@@ -52,14 +53,14 @@ def test_class_targets_cover_their_methods():
 
 def test_reference_outside_the_block_is_allowed():
     expected = delegating_cutout(IMAGES, 4)  # the test's own use of the reference
-    with forbid_reference("cutmix_course.augment.cutout"):
+    with forbid_reference("cutmix_course.core.augment.cutout"):
         own_cutout(IMAGES, 4)
     assert expected.shape == IMAGES.shape
 
 
 def test_switching_the_hook_off_fails_the_test():
     with pytest.raises(ReferenceUsedError, match="switched off"):
-        with forbid_reference("cutmix_course.augment.cutout"):
+        with forbid_reference("cutmix_course.core.augment.cutout"):
             sys.setprofile(None)
             delegating_cutout(IMAGES, 4)
 
@@ -72,7 +73,7 @@ def test_previous_profiler_is_restored():
 
     sys.setprofile(outer)
     try:
-        with forbid_reference("cutmix_course.augment.cutout"):
+        with forbid_reference("cutmix_course.core.augment.cutout"):
             pass
         assert sys.getprofile() is outer
     finally:
@@ -169,11 +170,12 @@ def test_the_message_names_the_reference_by_its_full_name():
     with pytest.raises(ReferenceUsedError) as info:
         with forbid_reference(augment.cutout):
             augment.cutout(torch.zeros(1, 1, 4, 4), 2, generator=torch.Generator().manual_seed(0))
-    assert str(info.value) == ("integrity: your code called the reference implementation cutmix_course.augment.cutout "
-                               "instead of implementing it, so this test scores 0. Write the computation yourself.")
+    assert str(info.value) == ("integrity: your code called the reference implementation "
+                               "cutmix_course.core.augment.cutout instead of implementing it, so this test scores 0. "
+                               "Write the computation yourself.")
     with pytest.raises(ReferenceUsedError, match="^integrity: cutout_batch called the reference implementation "
-                                                 "cutmix_course.grading.integrity.forbid_reference.__exit__"):
-        with forbid_reference("cutmix_course.grading.integrity.forbid_reference.__exit__", what="cutout_batch"):
+                                                 "cutmix_course.notebook.tripwire.forbid_reference.__exit__"):
+        with forbid_reference("cutmix_course.notebook.tripwire.forbid_reference.__exit__", what="cutout_batch"):
             with forbid_reference(augment.box_area):
                 pass
 
@@ -221,7 +223,8 @@ def test_no_target_is_refused():
     with pytest.raises(ValueError, match=r"^forbid_reference needs at least one target \(a function, a class or a "
                                          r"dotted name\)$"):
         forbid_reference()
-    with pytest.raises(ValueError, match=r"cannot watch 'x.y' \(neither Python code nor a C function or method: _Named\)"):
+    with pytest.raises(ValueError, match=r"cannot watch 'x.y' \(neither Python code nor a C function or "
+                                         r"method: _Named\)"):
         forbid_reference(_Named("x.y"))
 
 

@@ -4,10 +4,10 @@ import csv
 import shutil
 from pathlib import Path
 
-import cutmix_course
 import pytest
 from nbgrader.api import Gradebook
 
+import cutmix_course
 import kernel_timeouts as kt
 from cutmix_course.grading import grade
 from cutmix_course.grading.export import CourseCsvExport, summary_table

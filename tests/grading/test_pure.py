@@ -11,12 +11,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from cutmix_course.grading import GradingError
-from cutmix_course.grading.export import CSV_COLUMNS, CourseCsvExport, GradingRun, summary_table, write_canvas, \
-    write_report
+from cutmix_course.grading.export import (
+    CSV_COLUMNS,
+    CourseCsvExport,
+    GradingRun,
+    summary_table,
+    write_canvas,
+    write_report,
+)
 from cutmix_course.grading.intake import Submission
-from cutmix_course.grading.record import NotebookResult, StudentResult, record, refresh_from_gradebook, \
-    store_grades, write_files
+from cutmix_course.grading.record import (
+    NotebookResult,
+    StudentResult,
+    record,
+    refresh_from_gradebook,
+    store_grades,
+    write_files,
+)
 from cutmix_course.grading.task import NotebookOutcome, StudentOutcome
 
 A = "hw"
@@ -396,6 +409,7 @@ def test_the_command_line_shows_each_options_help_metavar_and_choices():
 # --------------------------------------------------------------------------------------------------- intake
 def test_intake_reports_each_kind_of_problem(tmp_path):
     import nbformat
+
     from cutmix_course.grading.intake import read_submission, students_in
 
     sub = tmp_path / "submitted"

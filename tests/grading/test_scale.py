@@ -14,6 +14,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+
 import kernel_timeouts as kt
 from cutmix_course.grading import GradingError, grade
 
@@ -60,8 +61,8 @@ def postgres():
 
 def test_postgres_gradebook_gives_the_same_scores_as_sqlite(course, reference, postgres, tmp_path):
     url = postgres.create_database("gradebook")
-    run = grade(reference.submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED, workers=2,
-                db=url, progress=lambda line: None)
+    run = grade(reference.submitted, course.root, tmp_path / "out", sandbox="bwrap", timeout=kt.TOY_CELL_RELAXED,
+                workers=2, db=url, progress=lambda line: None)
     assert run.db_url == url and not (tmp_path / "out" / "course" / "gradebook.db").exists()
     assert _scores(run) == _scores(reference.run)
     assert ex.mismatches(run, reference.expected) == []  # read back from PostgreSQL itself

@@ -35,8 +35,8 @@ ATTACKS = {
     "def __torch_function__(cls, func, types, args=(), kwargs=None):\n    return True": tamper.SUBCLASS,
     "x = torch.zeros(3).as_subclass(object)": tamper.SUBCLASS,
     "import sys\nsys.setprofile(None)": tamper.TRIPWIRE,
-    "import sys\nsys.modules['cutmix_course.grading.integrity'] = None": tamper.TRIPWIRE,
-    "from cutmix_course.grading import integrity\nintegrity.forbid_reference.__exit__ = lambda *a: False":
+    "import sys\nsys.modules['cutmix_course.notebook.tripwire'] = None": tamper.TRIPWIRE,
+    "from cutmix_course.notebook import tripwire\ntripwire.forbid_reference.__exit__ = lambda *a: False":
         tamper.TRIPWIRE,
     "import threading\nthreading.settrace(print)": tamper.TRIPWIRE,
     "get_ipython().showtraceback = lambda *a, **k: None": tamper.IPYTHON,

@@ -62,8 +62,8 @@ assert out.shape == img.shape, "the shape must not change"
 assert int((out[0] == 0).sum()) == 16, "a 4x4 patch inside the image hides 16 pixels"
 ### BEGIN HIDDEN TESTS
 {SENTINEL}_1 = "corner"
-from cutmix_course.grading.integrity import forbid_reference
-with forbid_reference("cutmix_course.augment.cutout", "torchvision.transforms.v2.functional.erase"):
+from cutmix_course.notebook.tripwire import forbid_reference
+with forbid_reference("cutmix_course.core.augment.cutout", "torchvision.transforms.v2.functional.erase"):
     corner = cutout_one(img, 4, 0, 0)
 assert int((corner[0] == 0).sum()) == 4, "a patch at the corner must be clipped"
 assert torch.equal(img, torch.ones(3, 8, 8)), "the input image must not be modified"

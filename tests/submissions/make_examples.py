@@ -26,12 +26,12 @@ HERE = ROOT / "tests" / "submissions"
 EDIT_NOTEBOOK = "02_cutout"
 
 # The course-specific example: an exercise answered by calling the reference instead of implementing it. The hidden
-# tests of that exercise run the student's function inside cutmix_course.grading.integrity.forbid_reference(...), so exactly
-# the tests listed in `fails` must score 0. Check these names against the notebooks whenever they change.
+# tests of that exercise run the student's function inside notebook.tripwire.forbid_reference(...), so exactly the
+# tests listed in `fails` must score 0. Check these names against the notebooks whenever they change.
 DELEGATION = dict(
     notebook="02_cutout",
     cell="cutout_batch",
-    code=("from cutmix_course.augment import cutout as _reference_cutout\n\n\n"
+    code=("from cutmix_course.core.augment import cutout as _reference_cutout\n\n\n"
           "def cutout_batch(images, size, generator=None):\n"
           "    return _reference_cutout(images, size, generator=generator)\n"),
     fails=["test_cutout_batch"],
@@ -59,7 +59,7 @@ def delegation_example(solution: dict) -> ex.Example:
 # 6 is held with it (its metadata says it uses them).
 QUIZ, QUIZ_USES, QUIZ_NUMBERS = "06_quiz", ("02_cutout", "03_cutmix"), ("test_hidden_share", "test_clipped_lambda")
 
-# The tamper-evidence examples (issue #10 §3): one plain wrong submission, and one attack per class on top of it (or
+# The tamper-evidence examples: one plain wrong submission, and one attack per class on top of it (or
 # on top of the delegation example, for the class that switches the tripwire off). Each attack, working or not, must
 # score no more than its plain twin and be flagged "tamper" (the static review holds the notebook: all its tests 0
 # until the instructor grades it by hand). tests/grading/test_examples.py checks both.
@@ -96,7 +96,7 @@ import collections
 import sys
 import types
 
-from cutmix_course.grading import integrity
+from cutmix_course.notebook import exercises, tripwire
 
 
 class _Off:
@@ -110,10 +110,14 @@ class _Off:
         return False
 
 
-integrity.forbid_reference = _Off
-_fake = types.ModuleType("cutmix_course.grading.integrity")
-_fake.forbid_reference, _fake.FORBIDDEN = _Off, collections.defaultdict(tuple)
-sys.modules["cutmix_course.grading.integrity"] = _fake
+tripwire.forbid_reference = _Off
+exercises.FORBIDDEN = collections.defaultdict(tuple)
+_fake = types.ModuleType("cutmix_course.notebook.tripwire")
+_fake.forbid_reference = _Off
+sys.modules["cutmix_course.notebook.tripwire"] = _fake
+_fake = types.ModuleType("cutmix_course.notebook.exercises")
+_fake.FORBIDDEN = collections.defaultdict(tuple)
+sys.modules["cutmix_course.notebook.exercises"] = _fake
 sys.setprofile = lambda *args: None
 """),
     "s25-ipython": ("patches IPython's error reporting so a failing test prints no error", """\
@@ -124,7 +128,7 @@ _shell._showtraceback = lambda *args, **kwargs: None
     "s26-patch-checks-builtins": ("replaces the public check and the builtin all", """\
 import builtins
 
-from cutmix_course import checks
+from cutmix_course.notebook import checks
 
 checks.check_cutout_one = lambda fn: print("cutout_one: All public checks passed.")
 builtins.all = lambda iterable: True
@@ -156,7 +160,7 @@ def tamper_examples(solution: dict) -> list:
     return out
 
 
-# The similarity review's examples (issue #10 §4): a renamed copy of the reference, two students sharing one answer
+# The similarity review's examples: a renamed copy of the reference, two students sharing one answer
 # (flagged as a pair), and an independent correct solution (not flagged). All four are correct: similarity never
 # changes a score. SIMILAR says which pairs the review must report; test_examples.py checks it on the graded run.
 SHARED_CUTOUT_BATCH = '''def cutout_batch(images, size, generator=None):
@@ -285,10 +289,10 @@ INDEPENDENT_STUDENT = "s31-independent"  # flagged for nothing
 
 
 def similarity_examples(solution: dict) -> list:
-    import re
+    from cutmix_course.notebook.regions import without_solution_markers
 
     def answer(nb, gid):
-        return re.sub(r"[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", "", solution[nb].cells[ex.find(solution[nb], gid)].source)
+        return without_solution_markers(solution[nb].cells[ex.find(solution[nb], gid)].source)
 
     where = {"cutout_one": "02_cutout", "cutout_batch": "02_cutout", "sample_box": "03_cutmix",
              "cutmix_batch": "03_cutmix", "cutmix_per_sample": "03_cutmix"}
@@ -323,7 +327,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"make_examples: EDIT_NOTEBOOK {EDIT_NOTEBOOK!r} is not one of {sorted(solution)}")
     examples = ex.standard_examples(solution, release, EDIT_NOTEBOOK, delegation_example(solution))
     examples += tamper_examples(solution) + similarity_examples(solution)
-    for example in examples:  # notebook 6's numbers come from the student's own 02/03 answers (student.load)
+    for example in examples:  # notebook 6's numbers come from the student's own 02/03 answers (answers.load)
         if any(example.fail.get(nb) == "*" for nb in QUIZ_USES) and example.fail.get(QUIZ) != "*":
             example.fail[QUIZ] = "*" if "tamper" in example.problems else list(QUIZ_NUMBERS)
     shutil.rmtree(out / "submitted", ignore_errors=True)

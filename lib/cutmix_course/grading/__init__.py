@@ -10,19 +10,23 @@ One concern per module, the kernel side kept apart (it runs in the student's ker
     export.py           grades CSV (an nbgrader export plugin), report.json, the summary table
     run.py              grade(): prepare the course once, run the tasks, record, export
     cli.py              `python -m cutmix_course grade`
+    course_folders.py   the course folder's layout, read from its nbgrader_config.py
+    problems.py         Problem: every kind of problem the grader reports
+    policy.py           the course's grading policy: what the static review treats as touching the tests
+    tamper.py           the static review of the submitted source (held notebooks)
+    similarity.py       the similarity review of the graded answers (a report, never a score)
     converters.py       nbgrader's Autograde with the run's state in each notebook's resources; the pipelines
     preprocessors/      the course's nbgrader preprocessors, one per module (state in resources: findings.py)
     sandbox.py          grader side of the sandbox: bubblewrap command, probe, the kernel manager
     protocol.py         the grader <-> kernel protocol (kernel spec, audit lines): defined and parsed here only
     kernel.py           kernel side: the kernel's entry point and audit hook          (standard library only)
-    integrity.py        kernel side: forbid_reference, the tripwire of hidden tests   (standard library only)
 
 Importing this package imports nothing heavy (the kernel side lives under it); `grade` and friends load on use.
 """
 from .options import GradingError, GradingOptions
 
 _LAZY = {"grade": "run", "GradingRun": "export", "summary_table": "export", "StudentResult": "record",
-         "NotebookResult": "record", "main_grade": "cli"}
+         "NotebookResult": "record", "main": "cli"}
 
 
 def __getattr__(name):

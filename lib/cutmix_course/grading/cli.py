@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import paths
+from ..notebook import paths
 from .options import GradingError, GradingOptions
 
 
@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main_grade(argv=None) -> int:
+def main(argv=None) -> int:
     from .export import summary_table
     from .run import grade
 

@@ -103,9 +103,9 @@ def summary_table(run: GradingRun) -> str:
             lines.append(f"  ... and {len(waiting) - 20} more (report.json: awaiting_manual_grading)")
     if run.similarity is not None:
         sim = run.similarity
-        lines.append(f"\nSimilar code (for review; scores unchanged): {len(sim.pairs)} pair(s) at or above the threshold, "
-                     f"{sim.comparisons} comparisons in {sim.seconds:.1f} s; both snippets in "
-                     f"{run.out / 'similarity.md'}")
+        lines.append(f"\nSimilar code (for review; scores unchanged): {len(sim.pairs)} pair(s) "
+                     f"at or above the threshold, {sim.comparisons} comparisons in {sim.seconds:.1f} s; "
+                     f"both snippets in {run.out / 'similarity.md'}")
         for student, hits in sorted(sim.flagged().items()):
             lines.append(f"  {student}: " + "; ".join(f"{ex} {sim_:.0%} like {other}" for ex, other, sim_ in hits[:3])
                          + (f"; and {len(hits) - 3} more" if len(hits) > 3 else ""))

@@ -41,18 +41,3 @@ def state_of(resources) -> GradingState:
 def cell_label(cell, index: int) -> str:
     gid = cell.metadata.get("nbgrader", {}).get("grade_id")
     return f"cell {index}" + (f" ({gid})" if gid else "")
-
-
-def strip_hidden(source: str, begin: str, end: str, note: str | None = None) -> str:
-    """`source` without its hidden-test regions (delimiter lines included); `note` replaces each region."""
-    lines, hidden = [], False
-    for line in source.split("\n"):
-        if begin in line:
-            hidden = True
-            if note is not None:
-                lines.append(line[: len(line) - len(line.lstrip())] + note)
-        elif end in line:
-            hidden = False
-        elif not hidden:
-            lines.append(line)
-    return "\n".join(lines)

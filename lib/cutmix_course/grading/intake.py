@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .problems import Problem
+
 
 @dataclass
 class Submission:
@@ -32,13 +34,13 @@ def _notebook_problem(path: Path, max_mb: int) -> tuple[str, str] | None:
 
     size_mb = path.stat().st_size / 2**20
     if size_mb > max_mb:
-        return "too large", f"{size_mb:.0f} MiB, more than the {max_mb} MiB a notebook may have"
+        return Problem.TOO_LARGE, f"{size_mb:.0f} MiB, more than the {max_mb} MiB a notebook may have"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. cells without ids: nbformat fixes those itself
             nbformat.validate(nbformat.read(path, as_version=4))
-    except Exception as exc:  # corrupt JSON or not a notebook: left out, so it scores 0
-        return "corrupt", f"not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})"
+    except Exception as exc:  # noqa: BLE001 - corrupt JSON or not a notebook: left out, so it scores 0
+        return Problem.CORRUPT, f"not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})"
     return None
 
 
@@ -47,18 +49,18 @@ def read_submission(student: str, folder: Path, notebooks: list, max_notebook_mb
     sub = Submission(student)
     if any(c in student for c in "*?[]"):  # nbgrader globs the student id: such a folder can never be found
         sub.ungradable = {nb: "the student id contains one of * ? [ ]" for nb in notebooks}
-        sub.problems.append(("student id", "", "contains one of * ? [ ] (nbgrader cannot grade it): rename the "
+        sub.problems.append((Problem.STUDENT_ID, "", "contains one of * ? [ ] (nbgrader cannot grade it): rename the "
                                                "folder and grade again"))
         return sub
     for item in sorted(folder.iterdir()) if folder.is_dir() else []:
         links = [item] if item.is_symlink() else [p for p in item.rglob("*") if p.is_symlink()]
         if links:
-            sub.problems.append(("symlink", item.name, f"contains symbolic links ({links[0].name} -> "
+            sub.problems.append((Problem.SYMLINK, item.name, f"contains symbolic links ({links[0].name} -> "
                                                        f"{os.readlink(links[0])}); not imported"))
             continue
         if item.suffix == ".ipynb":
             if item.stem not in notebooks:
-                sub.problems.append(("extra", item.name, "is not part of the assignment (ignored)"))
+                sub.problems.append((Problem.EXTRA, item.name, "is not part of the assignment (ignored)"))
                 continue
             problem = _notebook_problem(item, max_notebook_mb)
             if problem:
@@ -70,7 +72,7 @@ def read_submission(student: str, folder: Path, notebooks: list, max_notebook_mb
     for nb in notebooks:
         if nb not in sub.ungradable and f"{nb}.ipynb" not in sub.files:
             sub.ungradable[nb] = "the notebook was not submitted"
-            sub.problems.append(("missing", f"{nb}.ipynb", "not submitted"))
+            sub.problems.append((Problem.MISSING, f"{nb}.ipynb", "not submitted"))
     return sub
 
 

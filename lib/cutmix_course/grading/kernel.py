@@ -80,9 +80,10 @@ def _install_audit_hook(readable, writable, fd):
                 if p in ("", ":memory:"):
                     continue
                 full = normpath(join(getcwd(), p)) + "/"
-            except Exception:
+            except Exception:  # noqa: BLE001
                 continue
-            allowed = full.startswith(writable) and not full.startswith(read_only) if writes else full.startswith(readable)
+            allowed = (full.startswith(writable) and not full.startswith(read_only) if writes
+                       else full.startswith(readable))
             if not allowed and (event, writes, full) not in seen:  # a write after a read counts too
                 seen.add((event, writes, full))
                 audit = AuditEvent(event + (" (write)" if writes else ""), full.rstrip("/"))

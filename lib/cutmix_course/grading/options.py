@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
-from ..paths import ASSIGNMENT
+from ..notebook.paths import ASSIGNMENT
 
 
 class GradingError(RuntimeError):

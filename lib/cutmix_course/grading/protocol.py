@@ -1,4 +1,5 @@
-"""The grader <-> kernel protocol, defined and parsed here and nowhere else. Standard library only (kernel side too).
+"""The grader <-> kernel protocol, defined and parsed here and nowhere else. Standard library only (kernel side too):
+the variable's name is notebook.environment's, like every variable the course reads.
 
 Two messages cross the sandbox's wall:
 
@@ -13,7 +14,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-KERNEL_ENV = "CUTMIX_GRADING_KERNEL"
+from ..notebook import environment
+
+KERNEL_ENV = environment.GRADING_KERNEL
 AUDIT_MARK = "CUTMIX-AUDIT "
 
 

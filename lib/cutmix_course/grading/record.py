@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .intake import Submission
+from .problems import Problem
 from .task import StudentOutcome
 
 
@@ -111,7 +112,8 @@ def refresh_from_gradebook(gb, assignment: str, result: StudentResult) -> Studen
     for snb in sorted(sub.notebooks, key=lambda n: n.name):
         nb = result.notebooks.setdefault(snb.name, NotebookResult())
         nb.score, nb.max_score, nb.cells = snb.score, snb.max_score, {g.name: g.score for g in snb.grades}
-        result.manual += [f"{snb.name}/{g.name}" for g in sorted(snb.grades, key=lambda g: g.name) if g.needs_manual_grade]
+        result.manual += [f"{snb.name}/{g.name}" for g in sorted(snb.grades, key=lambda g: g.name)
+                          if g.needs_manual_grade]
     return result
 
 
@@ -122,6 +124,6 @@ def result_from_gradebook(gb, assignment: str, outcome: StudentOutcome, attempts
         result.notebooks[name] = NotebookResult(graded=data.graded, reused=data.reused, seconds=data.seconds)
     refresh_from_gradebook(gb, assignment, result)
     if result.late:
-        result.problems.append(("late", "", f"{result.seconds_late / 3600:.1f} h after the due date, penalty "
+        result.problems.append((Problem.LATE, "", f"{result.seconds_late / 3600:.1f} h after the due date, penalty "
                                             f"{result.penalty:g}"))
     return result

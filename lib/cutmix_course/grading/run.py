@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -20,13 +21,16 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import paths
+from ..notebook import paths
 from .export import CourseCsvExport, GradingRun, write_canvas, write_report
 from .intake import read_submission, students_in
 from .options import GradingError, GradingOptions
 from .pool import WorkerDied, run_dask, run_local
+from .problems import Problem
 from .record import StudentResult, record, refresh_from_gradebook
 from .sandbox import probe_sandbox, python_paths
 from .task import CourseBundle, StudentOutcome, StudentTask, course_config, put_interpreter_on_path, quiet_logger
@@ -117,7 +121,7 @@ def _generate(course: Path, root: Path, db_url: str, options: GradingOptions) ->
         if options.duedate:
             try:
                 gb.update_or_create_assignment(options.assignment, duedate=parse_utc(options.duedate))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001
                 raise GradingError(f"--duedate: cannot read {options.duedate!r} as a date ({exc})") from None
         return sorted(nb.name for nb in gb.find_assignment(options.assignment).notebooks)
 
@@ -175,19 +179,10 @@ def _digest(*parts) -> str:
 
 
 def _grade(submissions, course, out, options: GradingOptions, progress, show_bar: bool) -> GradingRun:
-    from nbgrader.api import Gradebook
-    from tqdm import tqdm
-
+    """What grade() does, its options settled; returns the run's GradingRun."""
     started = time.monotonic()
     course, submitted = _locate(submissions, course, options)
-    if options.sandbox == "bwrap":
-        reason = probe_sandbox()
-        if reason:
-            raise GradingError(f"--sandbox: {reason}. Student code is not run unconfined unless you ask for it "
-                               "with --sandbox none.")
-    else:
-        progress("WARNING: --sandbox none: student code runs with your rights (it can read the solutions and "
-                 "write the gradebook)")
+    _check_sandbox(options.sandbox, progress)
     out = Path(out or course / "build" / "grading").resolve()
     done = _prepare_out(out, options.resume)
     root = out / "course"
@@ -197,85 +192,185 @@ def _grade(submissions, course, out, options: GradingOptions, progress, show_bar
     if options.db:
         _check_fresh_database(db_url, options.assignment, options.resume)
     notebooks = _prepare_course(course, root, db_url, options)
+    bundle = _course_bundle(course, root, notebooks, options)
+    batch = _take_in(submitted, bundle, options, done, work=out / "work")
+    workers = max(1, min(options.worker_count, len(batch.todo) or 1))
+    progress(_plan_line(batch, len(notebooks), workers))
+    results = _grade_and_record(batch, out, db_url, workers, progress, show_bar)
+    return _export(batch, results, out, db_url, workers, started)
+
+
+def _check_sandbox(sandbox: str, progress) -> None:
+    """Raises GradingError when the bwrap sandbox cannot run here; warns through `progress` when there is none."""
+    if sandbox == "bwrap":
+        reason = probe_sandbox()
+        if reason:
+            raise GradingError(f"--sandbox: {reason}. Student code is not run unconfined unless you ask for it "
+                               "with --sandbox none.")
+    else:
+        progress("WARNING: --sandbox none: student code runs with your rights (it can read the solutions and "
+                 "write the gradebook)")
+
+
+def _course_bundle(course: Path, root: Path, notebooks: list, options: GradingOptions) -> CourseBundle:
+    """What every task needs of the course prepared in `root`: its source files, the template gradebook, what the
+    kernels may read."""
     source = root / "source" / options.assignment
-    bundle = CourseBundle(
+    return CourseBundle(
         assignment=options.assignment, notebooks=tuple(notebooks),
         source={str(p.relative_to(source)): p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file()},
         gradebook=(root / "template.db").read_bytes(), read_only=_read_only(course, options))
+
+
+def _read_submission(submitted: Path, options: GradingOptions, notebooks: list, course_hash: str,
+                     student: str) -> tuple:
+    """The student's submission as read now, and the digest of it with the course (what --resume compares)."""
+    sub = read_submission(student, submitted / student / options.assignment, notebooks, options.max_notebook_mb)
+    return sub, _digest(sub.files, sub.problems, course_hash)
+
+
+@dataclass
+class _Batch:
+    """The students of a run and their tasks. A submission is read when its task is built and held only until its
+    outcome is recorded, so that only the students in flight are held in memory, not the class."""
+    students: list        # every student in the submissions, in order
+    todo: list            # those to grade; with --resume, the others are kept from done.jsonl
+    done: dict            # done.jsonl's records: student -> record
+    hashes: dict          # student -> digest of the submission and the course, as last read
+    read: Callable        # student -> (Submission, its digest)
+    bundle: CourseBundle
+    options: GradingOptions
+    work: Path            # where the tasks make their temporary folders
+    intake: dict = field(default_factory=dict)  # student -> Submission, from its task's start to its record
+    reuse: dict = field(default_factory=dict)   # outputs of the notebooks graded so far (options.reuse)
+
+    def make_task(self, student: str) -> StudentTask:
+        """The student's task, its submission read again (and held) now."""
+        self.intake[student], self.hashes[student] = self.read(student)
+        return StudentTask(self.intake[student], self.bundle, self.options,
+                           reuse=dict(self.reuse) if self.options.reuse else {}, work_parent=str(self.work))
+
+    def finish(self, student: str, outcome) -> tuple:
+        """The student's submission, no longer held, and its outcome (a WorkerDied made into one with that problem),
+        whose reusable outputs the next tasks get."""
+        if isinstance(outcome, WorkerDied):
+            outcome = StudentOutcome(student, problems=[*self.intake[student].problems,
+                                                        (Problem.WORKER_DIED, "", outcome.reason)])
+        self.reuse.update(outcome.reuse)
+        return self.intake.pop(student), outcome
+
+
+def _take_in(submitted: Path, bundle: CourseBundle, options: GradingOptions, done: dict, work: Path) -> _Batch:
+    """The run's students, every submission read once for its digest: with --resume only those whose submission or
+    course changed since the last run are to grade."""
     course_hash = _digest(bundle.source, options.policy())
-
     students = students_in(submitted)
-
-    def take_in(student):
-        sub = read_submission(student, submitted / student / options.assignment, notebooks, options.max_notebook_mb)
-        return sub, _digest(sub.files, sub.problems, course_hash)
-
-    # what changed since the last run (with --resume): only those are graded. Submissions are read again when their
-    # task is sent, so that only the students in flight are held in memory, not the class.
-    hashes = {student: take_in(student)[1] for student in students}
+    read = functools.partial(_read_submission, submitted, options, list(bundle.notebooks), course_hash)
+    hashes = {student: read(student)[1] for student in students}
     todo = [s for s in students if done.get(s, {}).get("hash") != hashes[s]]
-    intake = {}
-    workers = max(1, min(options.worker_count, len(todo) or 1))
+    return _Batch(students, todo, done, hashes, read, bundle, options, work)
+
+
+def _plan_line(batch: _Batch, notebooks: int, workers: int) -> str:
+    """The line that announces the run: how many submissions, how they are graded, how many are kept."""
+    options, students, todo = batch.options, batch.students, batch.todo
     where = f"Dask at {options.scheduler}" if options.scheduler else f"{workers} worker(s)"
-    progress(f"Grading {len(students)} submission(s) of '{options.assignment}' ({len(notebooks)} notebooks each), "
-             f"sandbox: {options.sandbox}, cell timeout {options.timeout} s, {where}"
-             + (f"; {len(students) - len(todo)} unchanged since the last run, kept" if options.resume else ""))
-    reuse = {}
-    (out / "work").mkdir(exist_ok=True)
+    return (f"Grading {len(students)} submission(s) of '{options.assignment}' ({notebooks} notebooks each), "
+            f"sandbox: {options.sandbox}, cell timeout {options.timeout} s, {where}"
+            + (f"; {len(students) - len(todo)} unchanged since the last run, kept" if options.resume else ""))
 
-    def make_task(student):
-        intake[student], hashes[student] = take_in(student)
-        return StudentTask(intake[student], bundle, options, reuse=dict(reuse) if options.reuse else {},
-                           work_parent=str(out / "work"))
 
+def _grade_and_record(batch: _Batch, out: Path, db_url: str, workers: int, progress, show_bar: bool) -> dict:
+    """Grade batch.todo on the workers (or the Dask cluster), recording each student in the gradebook, the grading
+    folder and done.jsonl as it finishes; returns student -> StudentResult of every student, the kept ones too."""
+    from nbgrader.api import Gradebook
+
+    options = batch.options
+    batch.work.mkdir(exist_ok=True)
     workers_log = (out / "logs" / "workers.log").open("a", encoding="utf-8")
-
-    def on_start(student, attempt, pid):
-        workers_log.write(f"{pid} {attempt} {student}\n")
-        workers_log.flush()
-
-    results = {}
-    bar = tqdm(total=len(todo), unit="student", file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
-    say = (lambda line: bar.write(line, file=sys.stdout)) if show_bar else progress
-    failed, width = 0, len(str(len(todo)))
-    tasks = run_dask(todo, make_task, options, on_start) if options.scheduler else \
-        run_local(todo, make_task, workers, options.retries, on_start)
+    on_start = functools.partial(_log_start, workers_log)
+    bar = _ProgressBar(len(batch.todo), progress, show_bar)
+    tasks = run_dask(batch.todo, batch.make_task, options, on_start) if options.scheduler else \
+        run_local(batch.todo, batch.make_task, workers, options.retries, on_start)
     try:
         with Gradebook(db_url) as gb, (out / "done.jsonl").open("a", encoding="utf-8") as journal:
-            for student in students:
-                if student not in todo:  # kept from the last run; its scores as the gradebook has them now
-                    results[student] = refresh_from_gradebook(gb, options.assignment,
-                                                              StudentResult.from_dict(done[student]["result"]))
+            results = _kept_results(gb, batch)
             for student, attempts, outcome in tasks:
-                if isinstance(outcome, WorkerDied):
-                    outcome = StudentOutcome(student, problems=[*intake[student].problems,
-                                                                ("worker died", "", outcome.reason)])
-                reuse.update(outcome.reuse)
-                result = record(gb, out, options.assignment, intake.pop(student), outcome, attempts)
+                submission, outcome = batch.finish(student, outcome)
+                result = record(gb, out, options.assignment, submission, outcome, attempts)
                 results[student] = result
-                journal.write(json.dumps({"student": student, "hash": hashes[student],
-                                          "result": result.to_dict()}, ensure_ascii=False) + "\n")
+                journal.write(_journal_line(student, batch.hashes[student], result))
                 journal.flush()
-                failed += any(k in ("worker died", "ungradable") for k, _, _ in result.problems)
-                bar.set_postfix(failed=failed, refresh=False)
-                bar.update(1)
-                summary = " ".join(f"{nb[:2]}:{r.score:g}/{r.max_score:g}{'r' if r.reused else ''}"
-                                   for nb, r in result.notebooks.items())
-                say(f"[{len(results) - (len(students) - len(todo)):>{width}}/{len(todo)}] {student}: {summary}  "
-                    f"{result.seconds:.1f} s" + (f"  ({len(result.problems)} problem(s))" if result.problems else ""))
+                bar.recorded(len(results) - (len(batch.students) - len(batch.todo)), student, result)
     finally:
         bar.close()
         workers_log.close()
-        shutil.rmtree(out / "work", ignore_errors=True)
+        shutil.rmtree(batch.work, ignore_errors=True)
+    return results
 
+
+def _log_start(log, student: str, attempt: int, pid) -> None:
+    """Note in workers.log which worker process (or "dask") took which student, at which attempt."""
+    log.write(f"{pid} {attempt} {student}\n")
+    log.flush()
+
+
+def _kept_results(gb, batch: _Batch) -> dict:
+    """student -> StudentResult of the students kept from the last run, with their scores as the gradebook has them
+    now (an instructor may have graded by hand since)."""
+    return {student: refresh_from_gradebook(gb, batch.options.assignment,
+                                            StudentResult.from_dict(batch.done[student]["result"]))
+            for student in batch.students if student not in batch.todo}
+
+
+def _journal_line(student: str, digest: str, result: StudentResult) -> str:
+    """The line of done.jsonl that records the student: what --resume reads."""
+    return json.dumps({"student": student, "hash": digest, "result": result.to_dict()}, ensure_ascii=False) + "\n"
+
+
+class _ProgressBar:
+    """The run's progress: a tqdm bar on stderr (shown with `show`) counting the students recorded and the failed
+    ones, and a line per student through `progress` (above the bar when it is shown)."""
+
+    def __init__(self, total: int, progress, show: bool):
+        from tqdm import tqdm
+
+        self.total, self.width, self.failed = total, len(str(total)), 0
+        self.bar = tqdm(total=total, unit="student", file=sys.stderr, disable=not show, dynamic_ncols=True)
+        self.say = (lambda line: self.bar.write(line, file=sys.stdout)) if show else progress
+
+    def recorded(self, position: int, student: str, result: StudentResult) -> None:
+        """Count the student recorded `position`-th and print its line."""
+        self.failed += any(k in (Problem.WORKER_DIED, Problem.UNGRADABLE) for k, _, _ in result.problems)
+        self.bar.set_postfix(failed=self.failed, refresh=False)
+        self.bar.update(1)
+        self.say(f"[{position:>{self.width}}/{self.total}] {student}: {_scores_line(result)}  "
+                 f"{result.seconds:.1f} s" + (f"  ({len(result.problems)} problem(s))" if result.problems else ""))
+
+    def close(self) -> None:
+        """Close the bar; it stays on the screen with its last counts."""
+        self.bar.close()
+
+
+def _scores_line(result: StudentResult) -> str:
+    """Each notebook's score of the student, short: "01:2/2 02:1.5/3r" (r: its outputs were reused)."""
+    return " ".join(f"{nb[:2]}:{r.score:g}/{r.max_score:g}{'r' if r.reused else ''}"
+                    for nb, r in result.notebooks.items())
+
+
+def _export(batch: _Batch, results: dict, out: Path, db_url: str, workers: int, started: float) -> GradingRun:
+    """Write grades.csv, similarity.md, canvas.csv (with --canvas) and report.json; returns the run's GradingRun."""
+    from nbgrader.api import Gradebook
+
+    options, root = batch.options, out / "course"
     csv_path = out / "grades.csv"
-    ordered = [results[s] for s in students]
+    ordered = [results[s] for s in batch.students]
     with Gradebook(db_url) as gb:
         CourseCsvExport(to=str(csv_path), problems=[[r.student, r.problem_text()] for r in ordered]).export(gb)
     run = GradingRun(out=out, sandbox=options.sandbox, students=ordered, csv=csv_path, feedback=root / "feedback",
                      gradebook=root / "gradebook.db", db_url=db_url, workers=0 if options.scheduler else workers,
-                     graded=len(todo), seconds=time.monotonic() - started)
-    run.similarity = similarity_review(out, root, options.assignment, students)
+                     graded=len(batch.todo), seconds=time.monotonic() - started)
+    run.similarity = similarity_review(out, root, options.assignment, batch.students)
     if options.canvas:
         run.canvas, run.canvas_unmatched = write_canvas(Path(options.canvas), out / "canvas.csv", options.assignment,
                                                         ordered)

@@ -16,6 +16,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Enum, Integer, List, Unicode
 
+from ..notebook import environment
 from .protocol import KernelSpec
 
 SYSTEM_READ_ONLY = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/fonts",
@@ -92,7 +93,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     student = Unicode("").tag(config=True)             # the student being graded: CUTMIX_STUDENT in the kernel
     submitted = Unicode("").tag(config=True)           # their submitted notebooks: copied to _submitted/ each launch
     env_keep = List(Unicode(), ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED",
-                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION"]).tag(config=True)
+                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", environment.NBGRADER]).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -110,18 +111,18 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not os.path.isdir(scratch):
             shutil.copytree(cwd, scratch, symlinks=True, ignore=shutil.ignore_patterns(*NOT_IN_WORKDIR))
         if self.submitted:  # the student's notebooks as submitted (no hidden tests), fresh for every kernel: a later
-            # notebook may run the student's code of an earlier one (student.load), never what a kernel rewrote
+            # notebook may run the student's code of an earlier one (answers.load), never what a kernel rewrote
             shutil.rmtree(os.path.join(scratch, SUBMITTED_DIR), ignore_errors=True)
             shutil.copytree(self.submitted, os.path.join(scratch, SUBMITTED_DIR),
                             ignore=lambda folder, names: [n for n in names if not n.endswith(".ipynb")])
         return scratch
 
     def _env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if k in self.env_keep or k.startswith("CUTMIX_")}
-        env.pop("CUTMIX_STUDENT", None)
-        env.pop("CUTMIX_SUBMITTED", None)
+        env = {k: v for k, v in os.environ.items() if k in self.env_keep or k.startswith(environment.COURSE_PREFIX)}
+        env.pop(environment.STUDENT, None)
+        env.pop(environment.SUBMITTED, None)
         if self.student:
-            env["CUTMIX_STUDENT"] = self.student
+            env[environment.STUDENT] = self.student
         # No JPY_PARENT_PID: in a pid namespace the kernel's parent is pid 1 and ipykernel would take that for
         # its parent's death; bwrap --die-with-parent does that job.
         # No bytecode writes: the package and the venv are read-only in the sandbox (and the audit would
@@ -141,7 +142,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         workdir = self.workdir if self.sandbox == "bwrap" else scratch
         env = self._env()
         if self.submitted:
-            env["CUTMIX_SUBMITTED"] = os.path.join(workdir, SUBMITTED_DIR)
+            env[environment.SUBMITTED] = os.path.join(workdir, SUBMITTED_DIR)
         env.update(KernelSpec(memory_mb=self.memory_mb, file_size_mb=self.file_size_mb,
                               readable=["/proc", "/sys", *SYSTEM_READ_ONLY, *self.read_only],
                               writable=[workdir, self._sockdir, "/tmp", "/dev"]).to_env())

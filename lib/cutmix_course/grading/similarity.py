@@ -12,22 +12,21 @@ look, not a verdict. Answers shorter than MIN_CHARS normalised characters (a two
 since correct answers that short cannot help being alike.
 
 Cost: fingerprints once per answer, then copydetect's comparison only for the pairs that share a fingerprint (an
-inverted index); `python -m cutmix_course.grading.similarity --bench 200 1000` measures it.
+inverted index); `python -m cutmix_course bench-similarity 200 1000` measures it.
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 import io
-import re
 import time
 from dataclasses import dataclass, field
+
+from ..notebook.regions import without_solution_markers
 
 THRESHOLD = 0.8
 MIN_CHARS = 100      # normalised characters (names as V, strings as S): cutout_one's answer has 121, softmax's 60
 K, WINDOW = 25, 6    # copydetect's defaults: noise threshold 25, guarantee threshold 30 (= K + WINDOW - 1)
 REFERENCE = "reference"
-_REGION = re.compile(r"[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?")
 
 
 @dataclass
@@ -70,7 +69,7 @@ def answers(nb) -> dict:
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
-            out[meta["grade_id"]] = _REGION.sub("", cell.source)
+            out[meta["grade_id"]] = without_solution_markers(cell.source)
     return out
 
 
@@ -90,7 +89,7 @@ def course_references(exercise: str, solution_code: str | None) -> list:
     """[(label, code)]: the instructor's solution and the Python source of the exercise's forbidden course functions."""
     import importlib
 
-    from .integrity import FORBIDDEN
+    from ..notebook.exercises import FORBIDDEN
 
     refs = [(f"{REFERENCE}: the solution", solution_code)] if solution_code else []
     for path in FORBIDDEN.get(exercise, ()):
@@ -100,7 +99,7 @@ def course_references(exercise: str, solution_code: str | None) -> list:
         try:
             obj = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError):
-            module, _, cls = module.rpartition(".")  # a method: cutmix_course.data.DataSplit.normalize
+            module, _, cls = module.rpartition(".")  # a method: cutmix_course.core.data.DataSplit.normalize
             obj = getattr(getattr(importlib.import_module(module), cls), name)
         obj = getattr(obj, "__wrapped__", obj)
         try:
@@ -128,11 +127,13 @@ def review(students: dict, references: dict, threshold: float = THRESHOLD, min_c
         if not sizes or max(sizes.values()) < min_chars:
             longest = max([*sizes.values(), *reference_sizes], default=0)
             result.skipped[exercise] = (f"answers shorter than {min_chars} normalised characters "
-                                        f"(longest {max(sizes.values(), default=0)}; reference {max(reference_sizes, default=0)})"
+                                        f"(longest {max(sizes.values(), default=0)}; "
+                                        f"reference {max(reference_sizes, default=0)})"
                                         if longest else "no answers")
             continue
         entries = [(sid, students[sid][exercise]) for sid, n in sizes.items() if n >= min_chars]
-        entries += [(label, code) for label, code in references.get(exercise, ()) if normalised_length(code) >= min_chars]
+        entries += [(label, code) for label, code in references.get(exercise, ())
+                    if normalised_length(code) >= min_chars]
         prints = {who: _fingerprint(code) for who, code in entries}
         code_of = dict(entries)
         result.compared[exercise] = sum(1 for who, _ in entries if not who.startswith(REFERENCE))
@@ -170,7 +171,8 @@ def markdown(result: Review, max_lines: int = 25, max_pairs: int = 100) -> str:
         lines.append(f"- `{exercise}`: {n} answers compared")
     for exercise, why in sorted(result.skipped.items()):
         lines.append(f"- `{exercise}`: left out, {why}")
-    lines += ["", f"{len(result.pairs)} pair(s) flagged; {result.comparisons} comparisons in {result.seconds:.1f} s.", ""]
+    lines += ["", f"{len(result.pairs)} pair(s) flagged; {result.comparisons} comparisons "
+                  f"in {result.seconds:.1f} s.", ""]
     if len(result.pairs) > max_pairs:
         lines += [f"The {max_pairs} most similar pairs follow; all {len(result.pairs)} are in report.json "
                   "(`similarity.pairs`).", ""]
@@ -182,50 +184,3 @@ def markdown(result: Review, max_lines: int = 25, max_pairs: int = 100) -> str:
             more = [f"# ... {len(body) - max_lines} more lines"] if len(body) > max_lines else []
             lines += [f"{who}:", "", "```python", *body[:max_lines], *more, "```", ""]
     return "\n".join(lines) + "\n"
-
-
-def _bench(counts, exercises=None) -> None:
-    """Synthetic classes: each student's answers are the solution with every variable renamed at random, so every
-    pair is a candidate (the worst case for the index). Prints the time per class size."""
-    import random
-    from pathlib import Path
-
-    import nbformat
-
-    from ..paths import ASSIGNMENT, course_root
-
-    source = course_root(required=True) / "solutions" / ASSIGNMENT
-    solution = {}
-    for path in sorted(source.glob("*.ipynb")):
-        solution.update(answers(nbformat.read(path, as_version=4)))
-    if exercises:
-        solution = {e: c for e, c in solution.items() if e in exercises}
-    rng = random.Random(0)
-
-    def renamed(code: str) -> str:
-        names = sorted(set(re.findall(r"\b(?!def\b|return\b|for\b|in\b|if\b|else\b|not\b|and\b|or\b|None\b)"
-                                      r"[a-z_][a-z_0-9]*\b(?=\s*[=,)])", code)))
-        for name in names:
-            code = re.sub(rf"\b{name}\b", f"{name}_{rng.randrange(10**6)}", code)
-        return code
-
-    for n in counts:
-        students = {f"student{i:05d}": {e: renamed(c) for e, c in solution.items()} for i in range(n)}
-        refs = {e: [(f"{REFERENCE}: the solution", c)] for e, c in solution.items()}
-        result = review(students, refs, keep_pairs=False)
-        print(f"{n} students: {result.comparisons} comparisons, {result.flagged_count} pairs flagged, "
-              f"{result.seconds:.1f} s", flush=True)
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cutmix_course.grading.similarity", description=__doc__.splitlines()[0])
-    p.add_argument("--bench", type=int, nargs="+", metavar="N", required=True,
-                   help="time the review on synthetic classes of N students (renamed copies of the solution)")
-    p.add_argument("--exercises", nargs="+", default=None, help="only these exercises (default: all)")
-    args = p.parse_args(argv)
-    _bench(args.bench, args.exercises)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,7 +14,7 @@ Attack classes (the report's words), each with what betrays it:
   ...`, `torch.Tensor.__eq__ = ...`, `F.softmax = ...`), also through `setattr`;
 - `tensor subclass`: a class derived from a torch tensor, `__torch_function__` / `__torch_dispatch__`,
   `as_subclass` / `_make_subclass`;
-- `tripwire`: the tripwire's names (`forbid_reference`, `FORBIDDEN`, `integrity`, `ReferenceUsedError`), profile and
+- `tripwire`: the tripwire's names (`forbid_reference`, `FORBIDDEN`, `tripwire`, `ReferenceUsedError`), profile and
   trace hooks (`setprofile`, `settrace`), `sys.modules`, import hooks;
 - `IPython`: `get_ipython`, IPython's modules, the shell's error and display hooks, `sys.stdout`/`sys.stderr`
   replaced, IPython magics and shell escapes;
@@ -31,28 +31,17 @@ without it, and nothing is hidden from the instructor.
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 from dataclasses import dataclass
+
+from nbgrader import utils as nbutils
+
+from ..notebook.regions import hidden_tests, outside_regions
+from . import policy
 
 TORCH_PATCH, SUBCLASS, TRIPWIRE, IPYTHON, CHECKS, HIDDEN = (
     "torch patching", "tensor subclass", "tripwire", "IPython", "checks or builtins", "hidden code")
 
-_HIDING_CALLS = {"exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals", "vars", "locals",
-                 "breakpoint"}
-_HIDING_MODULES = {"importlib", "ctypes", "gc", "inspect", "marshal", "types", "code", "codeop", "runpy", "dis",
-                   "pickle", "dill", "cffi"}
-_IPYTHON_MODULES = {"IPython", "ipykernel", "traitlets", "jupyter_client", "zmq"}
-_TRIPWIRE_NAMES = {"forbid_reference", "FORBIDDEN", "integrity", "ReferenceUsedError", "setprofile", "settrace",
-                   "getprofile", "gettrace", "meta_path", "path_hooks", "path_importer_cache", "addaudithook",
-                   "modules"}
-_IPYTHON_NAMES = {"get_ipython", "showtraceback", "_showtraceback", "showsyntaxerror", "run_cell", "run_cell_async",
-                  "excepthook", "displayhook", "InteractiveShell", "events", "set_custom_exc", "display_pub"}
-_FRAME_NAMES = {"_getframe", "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame", "cr_frame",
-                "f_code", "co_code", "currentframe"}
-_ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__", "__file__", "__len__", "__call__", "__repr__", "__str__"}
-_BEGIN = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)")
-_END = re.compile(r"### END (SOLUTION|HIDDEN TESTS)")
 
 
 @dataclass(frozen=True)
@@ -69,18 +58,8 @@ class Finding:
 
 def course_lines(source_nb) -> set[str]:
     """Stripped lines of the instructor notebook's code cells outside solution and hidden-test regions."""
-    lines, inside = set(), False
-    for cell in source_nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for line in cell.source.splitlines():
-            if _BEGIN.search(line):
-                inside = True
-            elif _END.search(line):
-                inside = False
-            elif not inside and line.strip():
-                lines.add(line.strip())
-    return lines
+    return {line.strip() for cell in source_nb.cells if cell.cell_type == "code"
+            for line in outside_regions(cell.source) if line.strip()}
 
 
 def protected_names(source_nb) -> set[str]:
@@ -100,7 +79,7 @@ def protected_names(source_nb) -> set[str]:
                         exercises.add(node.id)
             except SyntaxError:
                 pass
-        for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source + "\n", re.S):
+        for block in hidden_tests(cell.source):
             try:
                 tree = ast.parse(block)
             except SyntaxError:
@@ -149,14 +128,16 @@ class _Scanner(ast.NodeVisitor):
     # imports -----------------------------------------------------------------------------------------------
     def _module(self, name: str, node) -> None:
         top = name.split(".")[0]
-        if top in _HIDING_MODULES:
+        if top in policy.HIDING_MODULES:
             self.hit(HIDDEN, node, f"imports {name}")
-        elif top in _IPYTHON_MODULES:
+        elif top in policy.IPYTHON_MODULES:
             self.hit(IPYTHON, node, f"imports {name}")
         elif top == "builtins":
             self.hit(CHECKS, node, "imports builtins")
-        elif name.startswith("cutmix_course.grading") or name in ("cutmix_course.checks", "cutmix_course._checks"):
-            self.hit(TRIPWIRE if "grading" in name else CHECKS, node, f"imports {name}")
+        elif name.startswith(policy.TRIPWIRE_MODULES):
+            self.hit(TRIPWIRE, node, f"imports {name}")
+        elif name in policy.CHECKS_MODULES:
+            self.hit(CHECKS, node, f"imports {name}")
 
     def visit_Import(self, node):
         for alias in node.names:
@@ -170,7 +151,7 @@ class _Scanner(ast.NodeVisitor):
         self._module(module, node)
         for alias in node.names:
             self._module(f"{module}.{alias.name}", node)
-            if alias.name in _TRIPWIRE_NAMES | {"checks", "_checks"} and module.startswith("cutmix_course"):
+            if alias.name in policy.TRIPWIRE_NAMES | {"checks", "_checks"} and module.startswith("cutmix_course"):
                 self.hit(TRIPWIRE if alias.name != "checks" else CHECKS, node, f"imports {module}.{alias.name}")
             self._bind(alias.asname or alias.name, node)
             self.imported.add(alias.asname or alias.name)
@@ -192,8 +173,8 @@ class _Scanner(ast.NodeVisitor):
             dotted = _dotted(target.value if isinstance(target, ast.Subscript) else target)
             root = dotted.split(".")[0]
             if isinstance(target, ast.Attribute) and root in self.imported | self.protected:
-                kind = TRIPWIRE if set(dotted.split(".")) & _TRIPWIRE_NAMES else \
-                    IPYTHON if set(dotted.split(".")) & (_IPYTHON_NAMES | {"stdout", "stderr"}) else \
+                kind = TRIPWIRE if set(dotted.split(".")) & policy.TRIPWIRE_NAMES else \
+                    IPYTHON if set(dotted.split(".")) & (policy.IPYTHON_NAMES | {"stdout", "stderr"}) else \
                     CHECKS if root in ("checks", "_checks", "builtins") else TORCH_PATCH
                 self.hit(kind, node, f"{'deletes' if deleting else 'replaces'} `{dotted}`")
             elif root == "sys" or dotted.startswith("sys."):
@@ -244,7 +225,7 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
         self.depth -= 1
 
-    visit_FunctionDef = visit_AsyncFunctionDef = _scope
+    visit_FunctionDef = visit_AsyncFunctionDef = _scope  # noqa: N815
 
     def visit_ClassDef(self, node):
         for base in node.bases:
@@ -256,7 +237,7 @@ class _Scanner(ast.NodeVisitor):
     def visit_Call(self, node):
         name = _dotted(node.func)
         last = name.split(".")[-1]
-        if name in _HIDING_CALLS or last in ("__import__", "import_module"):
+        if name in policy.HIDING_CALLS or last in ("__import__", "import_module"):
             self.hit(HIDDEN, node, f"calls {name}")
         if last in ("as_subclass", "_make_subclass", "_make_wrapper_subclass"):
             self.hit(SUBCLASS, node, f"calls {last}")
@@ -267,18 +248,18 @@ class _Scanner(ast.NodeVisitor):
             self.hit(CHECKS, node, "uses __builtins__")
         elif node.id in ("get_ipython", "In", "Out", "_ih", "_oh"):
             self.hit(IPYTHON, node, f"uses {node.id}")
-        elif node.id in ("forbid_reference", "FORBIDDEN", "ReferenceUsedError", "integrity"):
+        elif node.id in policy.TRIPWIRE_OBJECTS:
             self.hit(TRIPWIRE, node, f"uses {node.id}")
 
     def visit_Attribute(self, node):
         attr = node.attr
-        if attr in _TRIPWIRE_NAMES and (attr != "modules" or _dotted(node.value) == "sys"):
+        if attr in policy.TRIPWIRE_NAMES and (attr != "modules" or _dotted(node.value) == "sys"):
             self.hit(TRIPWIRE, node, f"uses .{attr}")
-        elif attr in _IPYTHON_NAMES:
+        elif attr in policy.IPYTHON_NAMES:
             self.hit(IPYTHON, node, f"uses .{attr}")
-        elif attr in _FRAME_NAMES:
+        elif attr in policy.FRAME_NAMES:
             self.hit(HIDDEN, node, f"uses .{attr}")
-        elif attr.startswith("__") and attr.endswith("__") and attr not in _ALLOWED_DUNDERS:
+        elif attr.startswith("__") and attr.endswith("__") and attr not in policy.ALLOWED_DUNDERS:
             self.hit(HIDDEN, node, f"uses .{attr}")
         self.generic_visit(node)
 
@@ -291,7 +272,7 @@ def scan(submitted_nb, source_nb) -> list[Finding]:
     findings: list[Finding] = []
     for index, cell in enumerate(submitted_nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or meta.get("locked") or (meta.get("grade") and not meta.get("solution")):
+        if cell.get("cell_type") != "code" or nbutils.is_locked(cell):
             continue  # nbgrader puts the instructor's source back into test and locked cells: what they say never runs
         gid = meta.get("grade_id")
         label = f"cell {index}" + (f" ({gid})" if gid else "")
@@ -327,5 +308,3 @@ def summary(findings: list[Finding], limit: int = 4) -> str:
     more = f"; and {len(findings) - limit} more" if len(findings) > limit else ""
     return f"touches the testing machinery ({', '.join(kinds)}): {quoted}{more}"
 
-
-BUILTIN_NAMES = frozenset(dir(builtins))

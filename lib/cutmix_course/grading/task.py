@@ -18,9 +18,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..notebook import environment
 from .findings import GradingState
 from .intake import Submission
 from .options import GradingError, GradingOptions
+from .problems import Problem
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,7 @@ class StudentOutcome:
 
 def put_interpreter_on_path() -> None:
     """nbgrader runs the `alembic` executable (next to the interpreter) when it creates a gradebook."""
-    bindir = os.path.dirname(os.path.abspath(sys.executable))
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = environment.path_with(os.path.dirname(os.path.abspath(sys.executable)))
 
 
 def quiet_logger(name: str = "cutmix_course.grading.nbgrader"):
@@ -126,11 +126,11 @@ def review_tampering(sub: Submission, course: CourseBundle, ungradable: dict, ou
             findings = scan(nbformat.reads(data.decode("utf-8"), as_version=4),
                             nbformat.reads(source.decode("utf-8"), as_version=4))
         except Exception as exc:  # noqa: BLE001 - intake already refused unreadable notebooks; never lose a grade here
-            outcome.problems.append(("tamper", nb, f"the static review could not read it ({exc}); not held"))
+            outcome.problems.append((Problem.HELD, nb, f"the static review could not read it ({exc}); not held"))
             continue
         if findings:
             held.append(nb)
-            outcome.problems.append(("tamper", nb, "held for review, autograded tests 0 until graded by hand: "
+            outcome.problems.append((Problem.HELD, nb, "held for review, autograded tests 0 until graded by hand: "
                                      + summary(findings)))
     for nb in course.notebooks:  # a notebook whose hidden tests run the student's code of a held one is held too
         source = course.source.get(f"{nb}.ipynb")
@@ -140,7 +140,7 @@ def review_tampering(sub: Submission, course: CourseBundle, ungradable: dict, ou
         tainted = [u for u in uses if u in held]
         if tainted:
             held.append(nb)
-            outcome.problems.append(("tamper", nb, f"held for review: its tests run the student's code of "
+            outcome.problems.append((Problem.HELD, nb, f"held for review: its tests run the student's code of "
                                      f"{', '.join(tainted)}, which is held"))
     return held
 
@@ -160,45 +160,13 @@ def grade_student(task: StudentTask) -> StudentOutcome:
 
 
 def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
+    """Grade the task's student in the empty folder `work`; returns the outcome, its files, logs and timings in it."""
     import warnings
 
-    from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.converters import GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log, temp_attrs
-    from traitlets.config import LoggingConfigurable
-
-    from .converters import CourseAutograde, configure
-
-    sub, course, options = task.submission, task.course, task.options
-    student, assignment = sub.student, course.assignment
-    outcome = StudentOutcome(student, problems=list(sub.problems))
+    sub, course = task.submission, task.course
+    outcome = StudentOutcome(sub.student, problems=list(sub.problems))
     ungradable = dict(sub.ungradable)
-
-    root = work / "course"
-    for rel, data in course.source.items():
-        path = root / "source" / assignment / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    (root / "gradebook.db").write_bytes(course.gradebook)
-    dest = root / "submitted" / student / assignment
-    dest.mkdir(parents=True)
-    sub.write_to(dest)
-    logs, kernel_logs = work / "logs" / student, work / "logs" / "kernels"
-    logs.mkdir(parents=True)
-    kernel_logs.mkdir(parents=True)
-    put_interpreter_on_path()
-
-    config = course_config(root, assignment)
-    configure(config, options)
-    config.SandboxedKernelManager.read_only = list(course.read_only)
-    config.SandboxedKernelManager.scratch_root = str(work / "scratch")
-    config.SandboxedKernelManager.log_dir = str(kernel_logs)
-    config.SandboxedKernelManager.student = student  # CUTMIX_STUDENT in the kernel: hidden tests seed numbers with it
-    config.SandboxedKernelManager.submitted = str(dest)  # CUTMIX_SUBMITTED: what student.load reads while grading
-    parent = LoggingConfigurable(config=config, log=quiet_logger())
-    coursedir = CourseDirectory(parent=parent)
-    db_url = coursedir.db_url
+    space = _lay_out(work, task)
     state = GradingState(reuse=dict(task.reuse))
 
     held = review_tampering(sub, course, ungradable, outcome)
@@ -207,80 +175,216 @@ def _grade_in(work: Path, task: StudentTask) -> StudentOutcome:
         # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings on every submission; they are harmless
         warnings.filterwarnings("ignore", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        for nb in course.notebooks:
-            if nb in ungradable:
-                outcome.notebooks[nb] = NotebookOutcome(graded=False)
-                continue
-            state.findings.clear()
-            state.reused = False
-            t0 = time.monotonic()
-            with temp_attrs(coursedir, student_id=student, notebook_id=nb):
-                done = capture_log(CourseAutograde(coursedir=coursedir, parent=parent, force=True,
-                                                   create_student=True, state=state))
-            seconds = time.monotonic() - t0
-            state.timed("nbgrader autograde", seconds)
-            (logs / f"{nb}.autograde.log").write_text(done.get("log", "") + done.get("error", ""), encoding="utf-8")
-            for kind, detail in state.findings:
-                if (kind, nb, detail) not in outcome.problems:
-                    outcome.problems.append((kind, nb, detail))
-            outcome.notebooks[nb] = NotebookOutcome(graded=True, reused=state.reused, seconds=seconds)
-            if not done["success"] or not (root / "autograded" / student / assignment / f"{nb}.ipynb").exists():
-                last = (done.get("error") or done.get("log") or "unknown error").strip().splitlines()[-1][:200]
-                if "Kernel didn't respond" in done.get("error", "") or "Failed to run command" in done.get("log", ""):
-                    raise GradingError(f"the grading kernel could not start (student {student}, {nb}): {last}")
-                ungradable[nb] = f"nbgrader could not grade it ({last})"
-                outcome.notebooks[nb].graded = False
-                outcome.problems.append(("ungradable", nb, last))
-
-        with Gradebook(db_url) as gb:
-            gb.update_or_create_student(student)
-            try:
-                gb.find_submission(assignment, student)
-            except MissingEntry:  # nothing gradable at all: record the submission so it has a row and a 0
-                gb.add_submission(assignment, student)
-            for nb in ungradable:  # what nbgrader does for a missing notebook: auto-scored 0, nothing to grade by hand
-                for grade in gb.find_submission_notebook(nb, assignment, student).grades:
-                    grade.auto_score = 0
-                    grade.needs_manual_grade = False
-            for nb in held:  # held for review (tamper.py): 0 until the instructor grades it by hand in the formgrader
-                if nb in ungradable:
-                    continue
-                for grade in gb.find_submission_notebook(nb, assignment, student).grades:
-                    if grade.auto_score is not None:
-                        grade.auto_score = 0
-                        grade.needs_manual_grade = True
-            gb.db.commit()
-            submission = gb.find_submission(assignment, student)
-            outcome.timestamp = submission.timestamp
-            for snb in submission.notebooks:
-                result = outcome.notebooks.setdefault(snb.name, NotebookOutcome(graded=False))
-                result.penalty = snb.late_submission_penalty
-                result.grades = {g.name: (g.auto_score, bool(g.needs_manual_grade)) for g in snb.grades}
-                result.comments = {c.name: c.auto_comment for c in snb.comments}
-
+        _autograde(space, course.notebooks, state, ungradable, outcome)
+        _settle_gradebook(space, ungradable, held, outcome)
         if len(ungradable) < len(course.notebooks):
-            t0 = time.monotonic()
-            with temp_attrs(coursedir, student_id=student, notebook_id="*"):
-                fb = capture_log(GenerateFeedback(coursedir=coursedir, parent=parent, force=True))
-            state.timed("feedback", time.monotonic() - t0)
-            (logs / "feedback.log").write_text(fb.get("log", "") + fb.get("error", ""), encoding="utf-8")
-            if not fb["success"]:
-                outcome.problems.append(("feedback", "", "nbgrader generate_feedback failed (see logs)"))
-    feedback = root / "feedback" / student / assignment
+            _generate_feedback(space, state, outcome)
+    _write_note_pages(space, ungradable)
+
+    outcome.files.update(_produced_files(space))
+    outcome.reuse = {k: v for k, v in state.reuse.items() if k not in task.reuse}
+    outcome.timings = _phase_timings(state.timings)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Workspace:
+    """One student's throw-away nbgrader course: its folders and the nbgrader objects configured on them."""
+    student: str
+    assignment: str
+    root: Path            # the course folder: source/, submitted/, autograded/, feedback/, gradebook.db
+    logs: Path            # nbgrader's log of each notebook and of the feedback
+    kernel_logs: Path     # each kernel's stderr
+    parent: object        # the LoggingConfigurable that carries the configuration
+    coursedir: object     # nbgrader's CourseDirectory of root
+    db_url: str           # the gradebook, a copy of the template
+
+    def area(self, name: str) -> Path:
+        """The student's folder of the assignment in the course's `name` area (submitted, autograded, feedback)."""
+        return self.root / name / self.student / self.assignment
+
+
+def _lay_out(work: Path, task: StudentTask) -> _Workspace:
+    """Write the student's course under `work` (the course source, a copy of the template gradebook, the student's
+    files, empty log folders); returns it as a _Workspace with nbgrader configured on it."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import LoggingConfigurable
+
+    sub, course = task.submission, task.course
+    root = work / "course"
+    _write_tree(root / "source" / course.assignment, course.source)
+    (root / "gradebook.db").write_bytes(course.gradebook)
+    submitted = root / "submitted" / sub.student / course.assignment
+    submitted.mkdir(parents=True)
+    sub.write_to(submitted)
+    logs, kernel_logs = work / "logs" / sub.student, work / "logs" / "kernels"
+    logs.mkdir(parents=True)
+    kernel_logs.mkdir(parents=True)
+    put_interpreter_on_path()
+
+    config = _student_config(task, root, submitted, scratch=work / "scratch", kernel_logs=kernel_logs)
+    parent = LoggingConfigurable(config=config, log=quiet_logger())
+    coursedir = CourseDirectory(parent=parent)
+    return _Workspace(sub.student, course.assignment, root, logs, kernel_logs, parent, coursedir, coursedir.db_url)
+
+
+def _write_tree(folder: Path, files: dict) -> None:
+    """Write `files` (path relative to `folder` -> bytes) under `folder`, making the folders they need."""
+    for rel, data in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _student_config(task: StudentTask, root: Path, submitted: Path, *, scratch: Path, kernel_logs: Path):
+    """The nbgrader configuration of the student's course at `root`: the run's options and the student's sandbox."""
+    from .converters import configure
+
+    student = task.submission.student
+    config = course_config(root, task.course.assignment)
+    configure(config, task.options)
+    config.SandboxedKernelManager.read_only = list(task.course.read_only)
+    config.SandboxedKernelManager.scratch_root = str(scratch)
+    config.SandboxedKernelManager.log_dir = str(kernel_logs)
+    config.SandboxedKernelManager.student = student  # CUTMIX_STUDENT in the kernel: hidden tests seed numbers with it
+    config.SandboxedKernelManager.submitted = str(submitted)  # CUTMIX_SUBMITTED: what answers.load reads while grading
+    return config
+
+
+def _autograde(space: _Workspace, notebooks: tuple, state: GradingState, ungradable: dict,
+               outcome: StudentOutcome) -> None:
+    """Autograde the gradable notebooks one by one into outcome.notebooks (with their findings as problems); one that
+    nbgrader could not grade joins `ungradable`. Raises GradingError when the grading kernel does not start."""
+    for nb in notebooks:
+        if nb in ungradable:
+            outcome.notebooks[nb] = NotebookOutcome(graded=False)
+            continue
+        done, seconds = _run_autograde(space, nb, state)
+        (space.logs / f"{nb}.autograde.log").write_text(done.get("log", "") + done.get("error", ""), encoding="utf-8")
+        for kind, detail in state.findings:
+            if (kind, nb, detail) not in outcome.problems:
+                outcome.problems.append((kind, nb, detail))
+        outcome.notebooks[nb] = NotebookOutcome(graded=True, reused=state.reused, seconds=seconds)
+        if not done["success"] or not (space.area("autograded") / f"{nb}.ipynb").exists():
+            last = _last_line(done)
+            if _kernel_did_not_start(done):
+                raise GradingError(f"the grading kernel could not start (student {space.student}, {nb}): {last}")
+            ungradable[nb] = f"nbgrader could not grade it ({last})"
+            outcome.notebooks[nb].graded = False
+            outcome.problems.append((Problem.UNGRADABLE, nb, last))
+
+
+def _run_autograde(space: _Workspace, nb: str, state: GradingState) -> tuple:
+    """nbgrader's autograde of one notebook, its time added to `state`; returns (capture_log's result, seconds)."""
+    from nbgrader.utils import capture_log, temp_attrs
+
+    from .converters import CourseAutograde
+
+    state.findings.clear()
+    state.reused = False
+    t0 = time.monotonic()
+    with temp_attrs(space.coursedir, student_id=space.student, notebook_id=nb):
+        done = capture_log(CourseAutograde(coursedir=space.coursedir, parent=space.parent, force=True,
+                                           create_student=True, state=state))
+    seconds = time.monotonic() - t0
+    state.timed("nbgrader autograde", seconds)
+    return done, seconds
+
+
+def _last_line(done: dict) -> str:
+    """The last line (200 characters at most) of what a failed nbgrader command said: its error, else its log."""
+    return (done.get("error") or done.get("log") or "unknown error").strip().splitlines()[-1][:200]
+
+
+def _kernel_did_not_start(done: dict) -> bool:
+    """Whether a failed autograde failed because its kernel did not start (grading cannot run here at all)."""
+    return "Kernel didn't respond" in done.get("error", "") or "Failed to run command" in done.get("log", "")
+
+
+def _settle_gradebook(space: _Workspace, ungradable: dict, held: list, outcome: StudentOutcome) -> None:
+    """Give the student a submission in the gradebook, score its ungradable and held notebooks, and copy what the
+    gradebook then says (timestamp, penalties, grades, comments) into `outcome`."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    student, assignment = space.student, space.assignment
+    with Gradebook(space.db_url) as gb:
+        gb.update_or_create_student(student)
+        try:
+            gb.find_submission(assignment, student)
+        except MissingEntry:  # nothing gradable at all: record the submission so it has a row and a 0
+            gb.add_submission(assignment, student)
+        _zero_scores(gb, assignment, student, ungradable, held)
+        gb.db.commit()
+        _read_grades(gb.find_submission(assignment, student), outcome)
+
+
+def _zero_scores(gb, assignment: str, student: str, ungradable: dict, held: list) -> None:
+    """Score 0 the grades of the ungradable notebooks (nothing to grade by hand) and the autograded grades of the held
+    ones (to grade by hand)."""
+    for nb in ungradable:  # what nbgrader does for a missing notebook: auto-scored 0, nothing to grade by hand
+        for grade in gb.find_submission_notebook(nb, assignment, student).grades:
+            grade.auto_score = 0
+            grade.needs_manual_grade = False
+    for nb in held:  # held for review (tamper.py): 0 until the instructor grades it by hand in the formgrader
+        if nb in ungradable:
+            continue
+        for grade in gb.find_submission_notebook(nb, assignment, student).grades:
+            if grade.auto_score is not None:
+                grade.auto_score = 0
+                grade.needs_manual_grade = True
+
+
+def _read_grades(submission, outcome: StudentOutcome) -> None:
+    """Copy the gradebook's submission (timestamp; each notebook's penalty, grades and comments) into `outcome`."""
+    outcome.timestamp = submission.timestamp
+    for snb in submission.notebooks:
+        result = outcome.notebooks.setdefault(snb.name, NotebookOutcome(graded=False))
+        result.penalty = snb.late_submission_penalty
+        result.grades = {g.name: (g.auto_score, bool(g.needs_manual_grade)) for g in snb.grades}
+        result.comments = {c.name: c.auto_comment for c in snb.comments}
+
+
+def _generate_feedback(space: _Workspace, state: GradingState, outcome: StudentOutcome) -> None:
+    """nbgrader's generate_feedback of the student's autograded notebooks, its time added to `state`; a failure is a
+    problem of `outcome`."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log, temp_attrs
+
+    t0 = time.monotonic()
+    with temp_attrs(space.coursedir, student_id=space.student, notebook_id="*"):
+        fb = capture_log(GenerateFeedback(coursedir=space.coursedir, parent=space.parent, force=True))
+    state.timed("feedback", time.monotonic() - t0)
+    (space.logs / "feedback.log").write_text(fb.get("log", "") + fb.get("error", ""), encoding="utf-8")
+    if not fb["success"]:
+        outcome.problems.append((Problem.FEEDBACK, "", "nbgrader generate_feedback failed (see logs)"))
+
+
+def _write_note_pages(space: _Workspace, ungradable: dict) -> None:
+    """Write the feedback page of each ungradable notebook: why it could not be graded."""
+    feedback = space.area("feedback")
     feedback.mkdir(parents=True, exist_ok=True)
     for nb, reason in ungradable.items():
-        (feedback / f"{nb}.html").write_text(note_page(student, nb, reason), encoding="utf-8")
+        (feedback / f"{nb}.html").write_text(note_page(space.student, nb, reason), encoding="utf-8")
 
+
+def _produced_files(space: _Workspace) -> dict:
+    """What the grading made, for the grading folder: path relative to it -> bytes (autograded notebooks, feedback,
+    nbgrader's and the kernels' logs)."""
+    files = {}
     for area in ("autograded", "feedback"):
-        folder = root / area / student / assignment
+        folder = space.area(area)
         if folder.is_dir():
-            outcome.files.update(_files_under(folder, f"course/{area}/{student}/{assignment}"))
-    outcome.files.update(_files_under(logs, f"logs/{student}"))
-    outcome.files.update(_files_under(kernel_logs, "logs/kernels"))
-    outcome.reuse = {k: v for k, v in state.reuse.items() if k not in task.reuse}
-    timings = dict(state.timings)
+            files.update(_files_under(folder, f"course/{area}/{space.student}/{space.assignment}"))
+    files.update(_files_under(space.logs, f"logs/{space.student}"))
+    files.update(_files_under(space.kernel_logs, "logs/kernels"))
+    return files
+
+
+def _phase_timings(timings: dict) -> dict:
+    """The student's time by phase: `timings` with nbgrader's autograde time replaced by what of it was nbgrader's
+    own bookkeeping (the kernels and the cells, timed inside it, are phases of their own)."""
+    timings = dict(timings)
     autograde = timings.pop("nbgrader autograde", 0.0)  # includes the kernels and the cells: the rest is nbgrader's
     inside = sum(timings.get(k, 0.0) for k in ("kernel start", "kernel stop", "cells (student code and tests)"))
     timings["nbgrader bookkeeping (sanitize, grades, gradebook)"] = max(0.0, autograde - inside)
-    outcome.timings = timings
-    return outcome
+    return timings

@@ -14,7 +14,9 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from ...notebook import environment
 from ..findings import cell_label, state_of
+from ..problems import Problem
 from ..protocol import parse_audit, summarise_audit
 from ..sandbox import NOT_IN_WORKDIR, SandboxedKernelManager
 
@@ -50,7 +52,8 @@ class GuardedExecute(Execute):
             for path in sorted(Path(folder).rglob("*")):
                 if path.is_file() and not any(fnmatch.fnmatch(path.name, p) for p in NOT_IN_WORKDIR):
                     digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-        if any("CUTMIX_STUDENT" in c.source for c in nb.cells):  # its tests depend on who is graded, not just on files
+        # its tests depend on who is graded, not just on files
+        if any(environment.STUDENT in c.source for c in nb.cells):
             student = self.config.get("SandboxedKernelManager", {}).get("student", "")
             digest.update(b"\0student\0" + str(student).encode())
         return digest.hexdigest()
@@ -95,7 +98,7 @@ class GuardedExecute(Execute):
             return
         summary = summarise_audit(parse_audit(text))  # the full list stays in the kernel log
         if summary:
-            self._state.note("sandbox", summary)
+            self._state.note(Problem.SANDBOX, summary)
 
     # where a notebook's time goes (the benchmark's breakdown): starting and stopping kernels, running cells
     @contextlib.contextmanager
@@ -135,7 +138,7 @@ class GuardedExecute(Execute):
         note = self._state.note
         if self._stopped is None and time.monotonic() > self._deadline:
             self._stopped = f"the notebook ran out of its time budget ({self.notebook_timeout} s)"
-            note("timeout", f"notebook time budget of {self.notebook_timeout} s used up before "
+            note(Problem.TIMEOUT, f"notebook time budget of {self.notebook_timeout} s used up before "
                             f"{cell_label(cell, index)}")
         if self._stopped:
             cell.outputs = [error_output("NotRun", f"not run: {self._stopped}")]
@@ -148,25 +151,25 @@ class GuardedExecute(Execute):
                 "KernelDied", f"the kernel died while running this cell ({status}): sys.exit/os._exit, a crash "
                 "or the memory limit; the cells after it were not run"))
             self._stopped = "the kernel died in an earlier cell"
-            note("kernel died", f"{cell_label(cell, index)}, {status}")
+            note(Problem.KERNEL_DIED, f"{cell_label(cell, index)}, {status}")
         except CellTimeoutError:  # the kernel did not come back after the timeout interrupt
             run_sync(self.km.shutdown_kernel)(now=True)
             cell.outputs.append(error_output(
                 "CellTimeoutError", f"timed out after {self.timeout} s and did not stop when interrupted"))
             self._stopped = "the kernel stopped responding in an earlier cell"
-            note("timeout", f"{cell_label(cell, index)} (kernel unresponsive, killed)")
+            note(Problem.TIMEOUT, f"{cell_label(cell, index)} (kernel unresponsive, killed)")
         else:
             for out in cell.outputs:
                 if out.output_type != "error":
                     continue
                 if out.ename == "CellTimeoutError":
-                    note("timeout", f"{cell_label(cell, index)} ran over {self.timeout} s and was interrupted")
+                    note(Problem.TIMEOUT, f"{cell_label(cell, index)} ran over {self.timeout} s and was interrupted")
                 elif out.ename == "MemoryError" or "can't allocate memory" in str(out.get("evalue", "")):
-                    note("memory", f"{cell_label(cell, index)} ran out of memory ({out.ename})")
+                    note(Problem.MEMORY, f"{cell_label(cell, index)} ran out of memory ({out.ename})")
                 elif out.ename == "ReferenceUsedError":
-                    note("integrity", f"{cell_label(cell, index)}: {out.evalue}")
+                    note(Problem.INTEGRITY, f"{cell_label(cell, index)}: {out.evalue}")
                 elif out.ename == "SystemExit":
-                    note("exit", f"{cell_label(cell, index)} called sys.exit() (the kernel survives it)")
+                    note(Problem.EXIT, f"{cell_label(cell, index)} called sys.exit() (the kernel survives it)")
         return cell, resources
 
     def _exit_status(self) -> str:
@@ -183,7 +186,7 @@ class GuardedExecute(Execute):
             if used <= self.max_output_bytes:
                 outs.append(new_output("stream", name="stdout", text=(
                     f"\n... output truncated by the grader: more than {self.max_output_bytes // 1024} KiB ...\n")))
-                self._state.note("output", f"cell {cell_index} printed more than {self.max_output_bytes // 1024} "
+                self._state.note(Problem.OUTPUT, f"cell {cell_index} printed more than {self.max_output_bytes // 1024} "
                                            "KiB (truncated)")
             return None
         return super().output(outs, msg, display_id, cell_index)

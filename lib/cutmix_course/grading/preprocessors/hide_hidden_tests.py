@@ -2,7 +2,7 @@
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool
 
-from ..findings import strip_hidden
+from ...notebook.regions import without_region
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -14,7 +14,7 @@ class HideHiddenTests(ClearHiddenTests):
     def preprocess_cell(self, cell, resources, index):
         if self.begin_test_delimeter not in cell.source:
             return cell, resources
-        cell.source = strip_hidden(cell.source, self.begin_test_delimeter, self.end_test_delimeter,
+        cell.source = without_region(cell.source, self.begin_test_delimeter, self.end_test_delimeter,
                                    note="# [hidden tests: not shown]")
         for out in cell.get("outputs", []):
             if out.output_type == "error":

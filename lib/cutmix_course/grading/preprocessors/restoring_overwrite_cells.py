@@ -3,7 +3,9 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import OverwriteCells
 from traitlets import Bool, Unicode
 
-from ..findings import state_of, strip_hidden
+from ...notebook.regions import without_region
+from ..findings import state_of
+from ..problems import Problem
 
 
 class RestoringOverwriteCells(OverwriteCells):
@@ -23,12 +25,12 @@ class RestoringOverwriteCells(OverwriteCells):
         try:
             source_cell = self.gradebook.find_source_cell(gid, self.notebook_id, self.assignment_id)
         except MissingEntry:
-            state.note("restored", f"cell {index} has an unknown grade_id {gid!r}: treated as an ordinary cell")
+            state.note(Problem.RESTORED, f"cell {index} has an unknown grade_id {gid!r}: treated as an ordinary cell")
             del cell.metadata["nbgrader"]
             return cell, resources
-        if source_cell.locked and cell.source not in (source_cell.source, strip_hidden(
+        if source_cell.locked and cell.source not in (source_cell.source, without_region(
                 source_cell.source, self.hidden_begin, self.hidden_end)):
-            state.note("restored", f"locked cell {gid!r} was edited: restored from the gradebook")
+            state.note(Problem.RESTORED, f"locked cell {gid!r} was edited: restored from the gradebook")
         return super().preprocess_cell(cell, resources, index)
 
     def add_missing_grade_cells(self, nb, resources):
@@ -40,7 +42,7 @@ class RestoringOverwriteCells(OverwriteCells):
             present = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
             if grade_cell.name in present:
                 continue
-            state.note("restored", f"test cell {grade_cell.name!r} was missing: added back from the gradebook")
+            state.note(Problem.RESTORED, f"test cell {grade_cell.name!r} was missing: added back from the gradebook")
             position = order.index(grade_cell.name)
             before = [present[n] for n in order[:position] if n in present]
             new_cell = self.missing_cell_transform(source_nb.source_cells[position], grade_cell.max_score,

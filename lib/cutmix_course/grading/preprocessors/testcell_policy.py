@@ -4,6 +4,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool
 
 from ..findings import cell_label, state_of
+from ..problems import Problem
 
 
 class TestCellPolicy(NbGraderPreprocessor):
@@ -23,11 +24,13 @@ class TestCellPolicy(NbGraderPreprocessor):
         kinds = [o.output_type for o in cell.outputs]
         if errors and "execute_result" in kinds[: kinds.index("error")]:
             cell.outputs = errors + [o for o in cell.outputs if o.output_type != "error"]
-            state.note("tampering", f"{cell_label(cell, index)} showed a result ahead of its error: counted failed")
+            state.note(Problem.RESULT_BEFORE_ERROR,
+                       f"{cell_label(cell, index)} showed a result ahead of its error: counted failed")
         if self.stderr_as_output and not errors:
             for out in cell.outputs:
                 if out.output_type == "stream" and out.name == "stderr":
                     out.name = "stdout"
                     out.text = "[stderr] " + out.text
-                    state.note("stderr", f"{cell_label(cell, index)} wrote to stderr (kept as output, not a failure)")
+                    state.note(Problem.STDERR,
+                               f"{cell_label(cell, index)} wrote to stderr (kept as output, not a failure)")
         return cell, resources
