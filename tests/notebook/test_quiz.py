@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cutmix_course.notebook import environment, quiz
+from cutmix_course.notebook import environment, paths, quiz
+from quiz_key import ANSWERS
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIZ_FILE = ROOT / "quizzes" / "cutout_cutmix.json"
@@ -16,8 +17,6 @@ SOLUTION = ROOT / "solutions" / "cutout_cutmix" / "06_quiz.ipynb"
 RELEASE = ROOT / "notebooks" / "cutout_cutmix"
 
 
-# The right letters, kept here (tests/ never reaches students): the practice questions have no hidden tests.
-ANSWERS = {"q1": "C", "q2": "B", "q3": "D"}
 
 
 def graded_answers() -> dict:
@@ -169,3 +168,18 @@ def test_quiz_folder_can_be_moved(tmp_path, monkeypatch):
     (tmp_path / "cutout_cutmix.json").write_text(QUIZ_FILE.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setenv(environment.QUIZZES, str(tmp_path))
     assert quiz.quiz_dir() == tmp_path and quiz.load().name == "cutout_cutmix"
+
+
+def test_a_source_tree_without_a_course_finds_its_quiz_beside_lib(tmp_path, monkeypatch):
+    # the student kit's layout: kit/lib/cutmix_course and kit/quizzes, no nbgrader_config.py anywhere
+    package = tmp_path / "kit" / "lib" / "cutmix_course"
+    package.mkdir(parents=True)
+    (tmp_path / "kit" / "quizzes").mkdir()
+    (tmp_path / "kit" / "quizzes" / "cutout_cutmix.json").write_text(QUIZ_FILE.read_text(encoding="utf-8"),
+                                                                     encoding="utf-8")
+    monkeypatch.delenv(environment.QUIZZES, raising=False)
+    monkeypatch.delenv(environment.COURSE, raising=False)
+    monkeypatch.setattr(paths, "_PACKAGE", package)
+    monkeypatch.chdir(package)
+    assert paths.course_root() is None
+    assert paths.quiz_dir() == tmp_path / "kit" / "quizzes" and quiz.load().name == "cutout_cutmix"

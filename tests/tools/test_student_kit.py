@@ -80,7 +80,7 @@ def secret_lines() -> set[str]:
 def quiz_secrets() -> set[str]:
     """What of the quiz must never be readable in the kit: every explanation in plain text (the kit may carry
     practice questions sealed, so their Check button works), and the hashes and salt of any question that counts."""
-    from test_quiz import ANSWERS
+    from quiz_key import ANSWERS
 
     sealed = json.loads((ROOT / "quizzes" / "cutout_cutmix.json").read_text())
     plain = quiz.unseal(sealed, ANSWERS)
@@ -155,7 +155,7 @@ def test_the_scan_finds_a_planted_solution_line_hidden_test_and_quiz_answer(unpa
         files = {n: zf.read(n) for n in zf.namelist()}
     solution = sorted(secret_lines())
     sealed = (ROOT / "quizzes" / "cutout_cutmix.json").read_bytes()
-    from test_quiz import ANSWERS
+    from quiz_key import ANSWERS
 
     explanation = quiz.load().explanation("q2", ANSWERS["q2"])
     planted = {**files, f"{kit.KIT_NAME}/notes.py": f"# {solution[0]}\n".encode(),

@@ -7,7 +7,8 @@ A course folder holds `nbgrader_config.py` (the instructor repository, or a copy
   course: pass one with --course). Which of its folders hold the solutions and the release, nbgrader_config.py says
   (grading.course reads it).
 - quiz data: `$CUTMIX_QUIZZES`; the package's own copy (cutmix_course/quizzes/, put there when a wheel is built); the
-  course folder's quizzes/.
+  course folder's quizzes/; the nearest quizzes/ above the package (a source tree: the student kit has quizzes/ beside
+  lib/ and no nbgrader_config.py).
 """
 from __future__ import annotations
 
@@ -45,4 +46,6 @@ def quiz_dir() -> Path:
     if packaged.is_dir():
         return packaged
     root = course_root()
-    return (root / "quizzes") if root else packaged
+    if root and (root / "quizzes").is_dir():
+        return root / "quizzes"
+    return next((folder / "quizzes" for folder in _PACKAGE.parents if (folder / "quizzes").is_dir()), packaged)
