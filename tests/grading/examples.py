@@ -106,8 +106,11 @@ def delete(notebook: str, gid: str) -> Callable:
 
 
 def rename_grade_id(notebook: str, gid: str, new: str) -> Callable:
+    """The cell `gid` renamed `new`, with the source a student has of it (the release's: no hidden tests)."""
     def edit(nbs):
-        nbs[notebook].cells[find(nbs[notebook], gid)].metadata["nbgrader"]["grade_id"] = new
+        cell = nbs[notebook].cells[find(nbs[notebook], gid)]
+        cell.source = nbs["__release__"][notebook].cells[find(nbs["__release__"][notebook], gid)].source
+        cell.metadata["nbgrader"]["grade_id"] = new
     return edit
 
 
@@ -304,7 +307,9 @@ def build(examples: list[Example], solution: dict, release: dict, out: Path, ass
         for name, nb in nbs.items():
             if nb is None:
                 continue
-            if isinstance(nb, bytes):
+            if isinstance(nb, bytes) and "." in name:  # a file that is no notebook, under its own name
+                (folder / name).write_bytes(nb)
+            elif isinstance(nb, bytes):
                 (folder / f"{name}.ipynb").write_bytes(nb)
             else:
                 nbformat.write(nb, folder / f"{name}.ipynb")

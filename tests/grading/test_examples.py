@@ -73,6 +73,7 @@ def test_bundled_examples_grade_as_expected(tmp_path):
     assert all(run.by_student()[s].raw_score == run.by_student()[s].max_score - by_hand for s in good)
     assert all(run.by_student()[s].manual == ["06_quiz/reflection"] for s in good)
     _check_attacks(run)
+    _check_read_the_grader(run)
     _check_similarity(run)
 
 
@@ -97,6 +98,21 @@ def _check_attacks(run):
         assert flagged and any(line.strip()[:60] in flagged[0] for line in code.splitlines()
                                if len(line.strip()) > 12), \
             f"{student}: not flagged with its lines: {got.problem_text()}"
+
+
+def _check_read_the_grader(run):
+    """The attacks written after reading the grader: none scores more than its plain twin, and each is held with a
+    quoted line, or refused at intake, or (the history echo) harmless: it shows no hidden test (`leaks` above)."""
+    mk = _make_examples()
+    results = run.by_student()
+    for example in mk.read_the_grader_examples():
+        twin = "s14-delegation" if example.student == "t04-thread-delegation" else mk.TWIN
+        got = results[example.student]
+        assert got.score <= results[twin].score, f"{example.student} scored {got.score} > {twin}"
+        kinds = {kind for kind, _, _ in got.problems}
+        if "tamper" in example.problems:
+            assert "tamper" in kinds and " line " in got.problem_text(), got.problem_text()
+    assert "torch.py is not a notebook of the assignment" in results["t06-torch-py"].problem_text()
 
 
 def _check_similarity(run):

@@ -39,8 +39,8 @@ def cutout_one(image, size, cy, cx):
 '''
 TOY_DELEGATION = ex.Example(
     "s14-delegation", "cutout_one hands the work to torchvision's erase",
-    edits=[ex.set_source("01_cutout", "cutout_one", DELEGATE)], fail={"01_cutout": ["test_cutout_one"]},
-    problems=["integrity"])
+    edits=[ex.set_source("01_cutout", "cutout_one", DELEGATE)], fail={"01_cutout": "*"},
+    problems=["integrity", "tamper"])  # held by the review (it imports torchvision), and the tripwire saw it too
 
 
 _text = ex.page_text
@@ -127,7 +127,7 @@ def test_feedback_shows_public_tests_and_scores_but_no_hidden_test(toy):
     assert "out[:, y1:y2, x1:x2] = 0" in page  # the student's own code
     assert "Score: 2.0 / 2.0" in page
     delegation = _text(feedback / "s14-delegation" / tc.ASSIGNMENT / "01_cutout.html")
-    assert "integrity: your code called the reference implementation" in delegation
+    assert "integrity: cutout_one called the reference implementation" in delegation
     assert "torchvision.transforms.v2.functional.erase" in delegation
     assert "Score: 0.0 / 2.0" in delegation
     corrupt = _text(feedback / "s12-corrupt-json" / tc.ASSIGNMENT / "02_basics.html")
@@ -175,6 +175,20 @@ def test_progress_and_summary_report_time_per_submission(toy):
 
 # ----------------------------------------------------------------------------------------------- the guards
 IGNORE_INTERRUPT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+GRADER_MARK = Path(f"/tmp/cutmix-grader-ran-student-code-{__import__('os').getpid()}")
+# would leave a file in the host's /tmp if it ran in the grader's process (the kernel's /tmp is its own)
+FAKE_TEST = f"open({str(GRADER_MARK)!r}, 'w').write('ran')\n"
+
+
+def _fake_test_cell(notebook: str, code: str):
+    def edit(nbs):
+        cell = nbformat.v4.new_code_cell(code)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 5,
+                                     "grade_id": "test_mine", "schema_version": 3}
+        nbs[notebook].cells.append(cell)
+    return edit
+
+
 RESULT_BEFORE_ERROR = '''\
 def clip(x, lo, hi):
     return x  # wrong
@@ -211,13 +225,17 @@ def test_guards_without_reuse(course, tmp_path):
                    fail={"01_cutout": "*", "02_basics": tests}, problems=["missing", "timeout"]),
         ex.Example("g4-result-before-error", "a wrong clip plus a hook that shows a result ahead of every error",
                    edits=[no_cutout, ex.set_source("02_basics", "clip", RESULT_BEFORE_ERROR)],
-                   # held by the static review too (get_ipython): the whole notebook waits for the instructor
-                   fail={"01_cutout": "*", "02_basics": "*"}, problems=["missing", "tamper", "result before error"]),
+                   # held by the static review (get_ipython): the whole notebook waits for the instructor; the hook
+                   # never sees a test cell, which is graded in the grader's process
+                   fail={"01_cutout": "*", "02_basics": "*"}, problems=["missing", "tamper"]),
         ex.Example("g5-warns-stderr-fail", "a correct mean that warns, under nbgrader's rule: stderr fails",
                    edits=[no_cutout, ex.append_source("02_basics", "mean", ex.WARN_WRAPPER.format(name="mean"))],
                    fail={"01_cutout": "*", "02_basics": ["test_mean"]}, problems=["missing"]),
         ex.Example("g7-glob[1]", "a student id nbgrader cannot glob: recorded, scored 0, not a crash",
                    fail={"01_cutout": "*", "02_basics": "*"}, problems=["student id"]),
+        ex.Example("g8-fake-test-cell", "marks a cell of its own as a test cell worth 5 points",
+                   edits=[no_cutout, _fake_test_cell("02_basics", FAKE_TEST)], fail={"01_cutout": "*"},
+                   problems=["missing", "restored"]),  # nbgrader: "an unknown grade_id: treated as an ordinary cell"
         ex.Example("g6-symlink", "submits a link to the solutions folder and reads through it",
                    edits=[no_cutout, ex.insert_after("02_basics", "mean", READ_THROUGH_LINK)],
                    fail={"01_cutout": "*"}, problems=["missing", "symlink"]),
@@ -230,6 +248,9 @@ def test_guards_without_reuse(course, tmp_path):
     assert ex.mismatches(run, expected) == []
     results = run.by_student()
     assert "killed by a signal" in results["g2-sigkill"].problem_text()
+    assert not GRADER_MARK.exists(), "a cell the submission calls a test cell ran in the grader's process"
+    fake = nbformat.read(run.out / "course" / "autograded" / "g8-fake-test-cell" / tc.ASSIGNMENT / "02_basics.ipynb", 4)
+    assert any("not a test cell of the course" in o.get("evalue", "") for c in fake.cells for o in c.get("outputs", []))
     assert "did not stop when interrupted" in _text(run.feedback / "g1-ignores-interrupt" / tc.ASSIGNMENT /
                                                     "02_basics.html")
     assert "time budget" in results["g3-slow"].problem_text()

@@ -428,14 +428,15 @@ def test_intake_reports_each_kind_of_problem(tmp_path):
     (sub / "ann" / "data").mkdir()
     (sub / "ann" / "data" / "link").symlink_to(tmp_path)
     got = read_submission("ann", sub / "ann", ["nb1", "nb2", "nb3", "big"], max_notebook_mb=1)
-    assert set(got.files) == {"nb1.ipynb", "notes.txt"}, "what cannot be graded is not imported"
+    assert set(got.files) == {"nb1.ipynb"}, "what cannot be graded is not imported, nor what is no notebook"
     assert got.ungradable["nb3"] == "the notebook was not submitted"
     assert got.ungradable["nb2"].startswith("not a valid notebook (") and "nb1" not in got.ungradable
     assert got.ungradable["big"] == "2 MiB, more than the 1 MiB a notebook may have"
     assert ("missing", "nb3.ipynb", "not submitted") in got.problems
     assert ("too large", "big.ipynb", got.ungradable["big"]) in got.problems
     assert ("corrupt", "nb2.ipynb", got.ungradable["nb2"]) in got.problems
-    assert ("extra", "other.ipynb", "is not part of the assignment (ignored)") in got.problems
+    refused = "is not a notebook of the assignment (not imported: only the assignment's notebooks are graded)"
+    assert ("extra", "other.ipynb", refused) in got.problems and ("extra", "notes.txt", refused) in got.problems
     assert ("symlink", "data", f"contains symbolic links (link -> {tmp_path}); not imported") in got.problems
     assert "JSONDecodeError" in got.ungradable["nb2"] or "NotJSONError" in got.ungradable["nb2"]
     odd = read_submission("b*b", sub / "b*b", ["nb1"])

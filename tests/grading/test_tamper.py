@@ -48,7 +48,7 @@ ATTACKS = {
     "import builtins\nbuiltins.all = lambda xs: True": tamper.CHECKS,
     "len = lambda x: 0": tamper.CHECKS,
     "def abs(x):\n    return 0": tamper.CHECKS,
-    "import numpy as torch": tamper.CHECKS,
+    "\n\n\n\nimport builtins\nbuiltins.all = lambda xs: True": tamper.CHECKS,  # blank lines shift no quote
     "exec('torch.equal = lambda a, b: True')": tamper.HIDDEN,
     "eval(compile('1', 'x', 'eval'))": tamper.HIDDEN,
     "import importlib\nimportlib.import_module('IPyth' + 'on')": tamper.HIDDEN,
@@ -64,7 +64,7 @@ ATTACKS = {
 def test_each_attack_is_found_with_its_class_and_quoted(code):
     findings = tamper.scan(submitted(code, solution=HONEST), SOURCE)
     assert ATTACKS[code] in {f.kind for f in findings}, findings
-    assert all(f.code in code for f in findings) and findings[0].cell.startswith("cell ")
+    assert all(f.code and f.code in code for f in findings) and findings[0].cell.startswith("cell ")
     assert "touches the testing machinery" in tamper.summary(findings)
 
 
@@ -92,11 +92,34 @@ def test_what_nbgrader_overwrites_is_not_read():
 
 def test_the_hidden_tests_protected_names_come_from_the_hidden_tests():
     names = tamper.protected_names(SOURCE)
-    assert {"torch", "checks", "len", "abs"} <= names
+    assert {"len", "abs"} <= names
+    assert "torch" not in names  # the hidden tests import it themselves (and run in the grader's process)
     assert "cutout_one" not in names and "_imgs" not in names  # the student's own answer; the tests' own names
     quiz = nbformat.read(ROOT / "solutions" / "cutout_cutmix" / "06_quiz.ipynb", as_version=4)
     assert "answer_q1" not in tamper.protected_names(quiz)
 
 
-def test_a_cell_that_does_not_parse_is_not_an_attack():
-    assert tamper.scan(submitted("def broken(:\n    pass", solution=HONEST), SOURCE) == []
+def test_code_the_review_cannot_read_is_held_never_passed():
+    broken = tamper.scan(submitted("def broken(:\n    pass", solution=HONEST), SOURCE)
+    assert [(f.kind, f.why) for f in broken] == [("unreadable", "the review cannot read it (SyntaxError)")]
+    # the grammar switched by an earlier cell: the kernel runs `1 <> 2`, the review cannot parse it
+    flag = tamper.scan(submitted("from __future__ import barry_as_FLUFL", "assert 1 <> 2", solution=HONEST), SOURCE)
+    assert "unreadable" in {f.kind for f in flag}
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000  # deeper than the parser or the walk can go
+    assert {f.kind for f in tamper.scan(submitted(deep, solution=HONEST), SOURCE)} == {"unreadable"}
+
+
+def test_a_locked_flag_written_into_an_answer_cell_does_not_hide_it():
+    nb = submitted(solution=HONEST + "\ntorch.equal = lambda a, b: True\n")
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "cutout_one")
+    answer.metadata["nbgrader"]["locked"] = True  # nbgrader runs it all the same
+    answer.metadata["nbgrader"]["solution"] = False
+    assert [f.kind for f in tamper.scan(nb, SOURCE)] == [tamper.TORCH_PATCH]
+
+
+def test_a_second_cell_with_a_test_cells_id_is_read():
+    nb = submitted(solution=HONEST)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_cutout_one")
+    copy = nbformat.from_dict(dict(test, source="torch.equal = lambda a, b: True\n", id="dup"))
+    nb.cells.append(copy)  # nbgrader restores the first and de-duplicates the id of the second, which runs
+    assert [f.kind for f in tamper.scan(nb, SOURCE)] == [tamper.TORCH_PATCH]

@@ -23,9 +23,9 @@ from cutmix_course.grading.preprocessors import HideHiddenTests, TestCellPolicy
 from cutmix_course.grading.protocol import AUDIT_MARK, KERNEL_ENV, AuditEvent, KernelSpec, parse_audit, summarise_audit
 
 
-def _test_cell(source="assert f(1) == 2", outputs=(), points=1):
+def _test_cell(source="assert f(1) == 2", outputs=(), points=1, gid="test_f"):
     cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "test_f",
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": gid,
                                  "points": points, "schema_version": 3}
     cell.outputs = list(outputs)
     return cell
@@ -159,7 +159,7 @@ def _notebook_file(path: Path):
     nbformat.write(new_notebook(cells=[new_code_cell("x = 1")]), path)
 
 
-def test_intake_reads_files_and_refuses_links_corrupt_large_extra_and_missing(tmp_path):
+def test_intake_takes_only_the_notebooks_and_refuses_links_corrupt_large_extra_and_missing(tmp_path):
     folder = tmp_path / "alice" / "hw"
     (folder / "data").mkdir(parents=True)
     _notebook_file(folder / "good.ipynb")
@@ -168,18 +168,20 @@ def test_intake_reads_files_and_refuses_links_corrupt_large_extra_and_missing(tm
     (folder / "data" / "values.csv").write_text("1,2\n")
     (folder / "timestamp.txt").write_text("2025-03-01 12:00:00 UTC")
     (folder / "link").symlink_to(tmp_path)
+    (folder / "torch.py").write_text("import sys  # would shadow the real torch in the kernel's working folder\n")
     big = new_notebook(cells=[new_code_cell("x = '" + "a" * (2 * 2**20) + "'")])
     nbformat.write(big, folder / "big.ipynb")
     sub = read_submission("alice", folder, ["good", "corrupt", "big", "absent"], max_notebook_mb=1)
-    assert set(sub.files) == {"good.ipynb", "data/values.csv", "timestamp.txt"}
-    assert sub.files["data/values.csv"] == b"1,2\n"
-    kinds = {kind: name for kind, name, _ in sub.problems}
-    assert kinds == {"corrupt": "corrupt.ipynb", "extra": "extra.ipynb", "symlink": "link", "too large": "big.ipynb",
+    assert set(sub.files) == {"good.ipynb", "timestamp.txt"}, "only the assignment's notebooks are taken"
+    extra = sorted(name for kind, name, _ in sub.problems if kind == "extra")
+    assert extra == ["data", "extra.ipynb", "torch.py"]
+    kinds = {kind: name for kind, name, _ in sub.problems if kind != "extra"}
+    assert kinds == {"corrupt": "corrupt.ipynb", "symlink": "link", "too large": "big.ipynb",
                      "missing": "absent.ipynb"}
     assert set(sub.ungradable) == {"corrupt", "big", "absent"}
     copy = tmp_path / "copy"
     sub.write_to(copy)
-    assert (copy / "data" / "values.csv").read_text() == "1,2\n" and not (copy / "link").exists()
+    assert sorted(p.name for p in copy.iterdir()) == ["good.ipynb", "timestamp.txt"]
 
 
 def test_intake_refuses_a_student_id_nbgrader_cannot_glob(tmp_path):
@@ -250,18 +252,20 @@ def test_guarded_execute_on_a_hand_made_notebook(tmp_path):
     from traitlets.config import Config
 
     from cutmix_course.grading.preprocessors import GuardedExecute
+    from cutmix_course.grading.preprocessors.guarded_execute import trusted_tests
 
     config = Config()
     config.SandboxedKernelManager.sandbox = "none"
     config.SandboxedKernelManager.scratch_root = str(tmp_path / "scratch")
     config.SandboxedKernelManager.log_dir = str(tmp_path)
-    ex = GuardedExecute(config=config, timeout=30, max_output_bytes=2000)
     cells = [new_code_cell("print('x' * 100)\nfor i in range(100):\n    print('flood' * 100)"),
              _test_cell("assert 1 + 1 == 2"),
              new_code_cell("import os\nos._exit(3)"),
-             _test_cell("assert True")]
+             _test_cell("assert True", gid="test_g")]
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                             "language": "python"}})
+    config.GuardedExecute.trusted_tests = trusted_tests({"n": nb})
+    ex = GuardedExecute(config=config, timeout=30, max_output_bytes=2000)
     resources = {"metadata": {"path": str(tmp_path)}, "nbgrader": {"student": "s", "notebook": "n"}}
     nb, resources = ex.preprocess(nb, resources)
     state = state_of(resources)
@@ -291,7 +295,8 @@ def test_the_kernel_side_imports_nothing_of_the_grader():
 
 
 def test_hidden_tests_import_nothing_of_the_grader():
-    """The hidden tests run in the grading kernel beside the student's code: they import the kernel room only."""
+    """The hidden tests run in the grader's process, and in a plain kernel (nbval, plain nbgrader, the instructor's
+    notebook): they import the kernel room only, and reach the student through notebook.hidden."""
     root = Path(__file__).resolve().parents[2]
     imports = set()
     for path in sorted((root / "solutions").rglob("*.ipynb")):
@@ -300,4 +305,4 @@ def test_hidden_tests_import_nothing_of_the_grader():
                 if "cutmix_course" in line and "import" in line:
                     imports.add(line.strip().split(" import ")[0])
     assert imports and not [i for i in imports if "grading" in i or "tools" in i], imports
-    assert "from cutmix_course.notebook.tripwire" in imports and "from cutmix_course.notebook.exercises" in imports
+    assert "from cutmix_course.notebook.hidden" in imports

@@ -3,9 +3,9 @@
 It mirrors the real repository: `nbgrader_config.py` at the root with `source_directory='solutions'` and
 `release_directory='notebooks'`, one assignment `cutout_cutmix`, two notebooks:
 
-- `01_cutout.ipynb` imports torch and asks for `cutout_one` (one image, one clipped square); its hidden test runs the
-  student's function under `forbid_reference` (the integrity tripwire), so delegating to torchvision's `erase` or the
-  course's `augment.cutout` scores 0 for that test;
+- `01_cutout.ipynb` imports torch and asks for `cutout_one` (one image, one clipped square); its hidden test calls the
+  student's function through the grader's channel (notebook.hidden), which runs it under the exercise's tripwire, so
+  delegating to torchvision's `erase` or the course's `augment.cutout` scores 0 for that test;
 - `02_basics.ipynb` needs no torch (fast kernel) and asks for `mean` and `clip`; a locked read-only markdown cell
   sits right before a test cell (the case that trips nbgrader's own `add_missing_cells`).
 
@@ -62,11 +62,13 @@ assert out.shape == img.shape, "the shape must not change"
 assert int((out[0] == 0).sum()) == 16, "a 4x4 patch inside the image hides 16 pixels"
 ### BEGIN HIDDEN TESTS
 {SENTINEL}_1 = "corner"
-from cutmix_course.notebook.tripwire import forbid_reference
-with forbid_reference("cutmix_course.core.augment.cutout", "torchvision.transforms.v2.functional.erase"):
-    corner = cutout_one(img, 4, 0, 0)
-assert int((corner[0] == 0).sum()) == 4, "a patch at the corner must be clipped"
-assert torch.equal(img, torch.ones(3, 8, 8)), "the input image must not be modified"
+import torch as _torch
+from cutmix_course.notebook.hidden import student as _student
+_cutout_one = _student.function("cutout_one")
+_img = _torch.ones(3, 8, 8)
+_corner = _cutout_one(_img, 4, 0, 0)
+assert int((_corner[0] == 0).sum()) == 4, "a patch at the corner must be clipped"
+assert int((_cutout_one(_img, 4, 4, 4)[0] == 0).sum()) == 16, "a 4x4 patch inside the image hides 16 pixels"
 ### END HIDDEN TESTS
 '''
 
@@ -81,9 +83,11 @@ def mean(xs):
 MEAN_TEST = f'''\
 assert mean([1, 2, 3]) == 2, "mean([1, 2, 3]) should be 2"
 ### BEGIN HIDDEN TESTS
+from cutmix_course.notebook.hidden import student as _student
+_mean = _student.function("mean")
 {SENTINEL}_2 = [1.5]
-assert mean({SENTINEL}_2) == 1.5
-assert mean([-1, 1]) == 0
+assert _mean({SENTINEL}_2) == 1.5
+assert _mean([-1, 1]) == 0 and _mean([1, 2, 3]) == 2
 ### END HIDDEN TESTS
 '''
 
@@ -97,9 +101,11 @@ def clip(x, lo, hi):
 
 CLIP_TEST = f'''\
 ### BEGIN HIDDEN TESTS
+from cutmix_course.notebook.hidden import student as _student
+_clip = _student.function("clip")
 {SENTINEL}_3 = (5, 0, 3)
-assert clip(*{SENTINEL}_3) == 3
-assert clip(-1, 0, 3) == 0 and clip(2, 0, 3) == 2
+assert _clip(*{SENTINEL}_3) == 3
+assert _clip(-1, 0, 3) == 0 and _clip(2, 0, 3) == 2
 ### END HIDDEN TESTS
 '''
 

@@ -49,9 +49,11 @@ def delegation_example(solution: dict) -> ex.Example:
     if unknown:
         raise SystemExit(f"make_examples: DELEGATION names grade_ids {unknown} that {spec['notebook']}.ipynb does "
                          f"not have (it has {sorted(i for i in ids if i)}); update DELEGATION")
+    # the review reads the reference's import in the answer cell and holds the notebook; it still runs (the
+    # instructor sees the tripwire's finding beside the review's)
     return ex.Example("s14-delegation", f"{spec['cell']} calls the reference implementation",
                       edits=[ex.set_source(spec["notebook"], spec["cell"], spec["code"])],
-                      fail={spec["notebook"]: spec["fails"]}, problems=["integrity"])
+                      fail={spec["notebook"]: "*"}, problems=["integrity", "tamper"])
 
 
 # Notebook 6's numbers are computed from the student's own cutout_batch (02) and sample_box (03): where one of those
@@ -141,6 +143,77 @@ exec(base64.b64decode("X3NoZWxsID0gZ2V0X2lweXRob24oKQpfc2hlbGwuc2hvd3RyYWNlYmFja
 }
 TWIN = "s21-wrong-cutout-one"
 
+# The attacks of a class that read the grader (issue 19), each on the twin (or on the delegation example, where it
+# delegates): against the verdict computed in the grader's process, the review of answer cells by an allowlist, the
+# review's fail-closed parsing and the intake that takes notebooks only. Each must score no more than its twin and
+# be held ("tamper") or refused ("extra").
+SWALLOW_ERRORS = """\
+import ast
+
+
+class _Swallow(ast.NodeTransformer):
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None, body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(node)
+
+
+get_ipython().ast_transformers.append(_Swallow())
+"""
+PATCH_TORCH = "import torch\n\ntorch.equal = lambda a, b: True\ntorch.allclose = lambda *args, **kwargs: True\n"
+THREAD_DELEGATION = """\
+import threading
+
+from cutmix_course.core.augment import cutout as _reference_cutout
+
+
+def cutout_batch(images, size, generator=None):
+    out = []  # the reference runs on a thread of its own, where a tripwire watching this thread sees nothing
+    worker = threading.Thread(target=lambda: out.append(_reference_cutout(images, size, generator=generator)))
+    worker.start()
+    worker.join()
+    return out[0]
+"""
+ECHO_HISTORY = "print(_i)\nprint(_ii)\nprint(_iii)\n"  # IPython's input history: the cells run before this one
+TORCH_PY = b"import importlib, sys\n# loads the real torch, then does what it likes\n"
+
+
+def lock(notebook: str, gid: str):
+    """The cell's metadata says it is locked (nbgrader runs an answer cell all the same)."""
+    def edit(nbs):
+        meta = nbs[notebook].cells[ex.find(nbs[notebook], gid)].metadata["nbgrader"]
+        meta.update(locked=True, solution=False)
+    return edit
+
+
+def add_file(name: str, data: bytes):
+    def edit(nbs):
+        nbs[name] = data
+    return edit
+
+
+def read_the_grader_examples() -> list:
+    nb, twin = "02_cutout", [ex.set_source("02_cutout", "cutout_one", WRONG_CUTOUT_ONE)]
+    held, on_twin = {nb: "*"}, {nb: ["test_cutout_one"]}
+    return [
+        ex.Example("t01-swallow-errors", "an AST transformer that wraps every later cell in try/except",
+                   edits=[*twin, ex.insert_after(nb, "cutout_one", SWALLOW_ERRORS)], fail=held, problems=["tamper"]),
+        ex.Example("t02-locked-answer", "torch patched in the answer cell, whose metadata says it is locked",
+                   edits=[ex.set_source(nb, "cutout_one", WRONG_CUTOUT_ONE + PATCH_TORCH), lock(nb, "cutout_one")],
+                   fail=held, problems=["tamper"]),
+        ex.Example("t03-future-grammar", "a __future__ flag that makes the next cell unparseable to the review",
+                   edits=[*twin, ex.insert_after(nb, "cutout_one", "assert 1 <> 2\n" + PATCH_TORCH),
+                          ex.insert_after(nb, "cutout_one", "from __future__ import barry_as_FLUFL\n")],
+                   fail=held, problems=["tamper"]),
+        ex.Example("t04-thread-delegation", "cutout_batch calls the reference on a helper thread",
+                   edits=[ex.set_source(nb, "cutout_batch", THREAD_DELEGATION)], fail=held, problems=["tamper"]),
+        ex.Example("t05-echo-history", "prints IPython's input history after each test cell (the hidden tests?)",
+                   edits=[*twin, ex.insert_after(nb, "test_cutout_one", ECHO_HISTORY),
+                          ex.insert_after(nb, "test_cutout_batch", ECHO_HISTORY)], fail=on_twin),
+        ex.Example("t06-torch-py", "a torch.py beside the notebooks, ahead of the real torch on the kernel's path",
+                   edits=[*twin, add_file("torch.py", TORCH_PY)], fail=on_twin, problems=["extra"]),
+    ]
+
 
 def tamper_examples(solution: dict) -> list:
     """The plain wrong twin and one example per attack class (see ATTACKS)."""
@@ -154,9 +227,7 @@ def tamper_examples(solution: dict) -> list:
                      ex.insert_after(nb, "cutout_one", code)]
         else:
             edits = [*twin_edits, ex.insert_after(nb, "cutout_one", code)]
-        # s24: the public check's own tripwire also notices that its hook was switched off (a runtime "integrity")
-        problems = ["tamper", "integrity"] if student == "s24-tripwire-off" else ["tamper"]
-        out.append(ex.Example(student, why, edits=edits, fail={nb: "*"}, problems=problems))
+        out.append(ex.Example(student, why, edits=edits, fail={nb: "*"}, problems=["tamper"]))
     return out
 
 
@@ -326,7 +397,7 @@ def main(argv=None) -> int:
     if EDIT_NOTEBOOK not in solution:
         raise SystemExit(f"make_examples: EDIT_NOTEBOOK {EDIT_NOTEBOOK!r} is not one of {sorted(solution)}")
     examples = ex.standard_examples(solution, release, EDIT_NOTEBOOK, delegation_example(solution))
-    examples += tamper_examples(solution) + similarity_examples(solution)
+    examples += tamper_examples(solution) + read_the_grader_examples() + similarity_examples(solution)
     for example in examples:  # notebook 6's numbers come from the student's own 02/03 answers (answers.load)
         if any(example.fail.get(nb) == "*" for nb in QUIZ_USES) and example.fail.get(QUIZ) != "*":
             example.fail[QUIZ] = "*" if "tamper" in example.problems else list(QUIZ_NUMBERS)

@@ -1,8 +1,10 @@
 """Intake: check one student's submission folder and read it into data (`Submission`), before anything runs.
 
-What is refused, with the reason recorded as a problem: symbolic links (followed, a link would carry its target,
-e.g. the solutions, into the sandbox's working copy), notebooks over the size limit, corrupt notebooks, notebooks
-that are not part of the assignment, and student ids nbgrader cannot glob. A refused or missing notebook scores 0;
+Only the assignment's notebooks (and nbgrader's timestamp.txt) are taken from a submission folder. What is refused,
+with the reason recorded as a problem: any other file or folder (a `torch.py` beside the notebooks would be imported
+by the kernel ahead of the real torch), symbolic links (followed, a link would carry its target, e.g. the solutions,
+into the sandbox's working copy), notebooks over the size limit, corrupt notebooks, and student ids nbgrader cannot
+glob. A refused or missing notebook scores 0;
 the rest of the submission is graded as usual. The submission travels as bytes, so a worker needs no shared folder.
 """
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .problems import Problem
+
+TIMESTAMP = "timestamp.txt"  # nbgrader's record of when the submission was made (late penalties read it)
 
 
 @dataclass
@@ -58,17 +62,19 @@ def read_submission(student: str, folder: Path, notebooks: list, max_notebook_mb
             sub.problems.append((Problem.SYMLINK, item.name, f"contains symbolic links ({links[0].name} -> "
                                                        f"{os.readlink(links[0])}); not imported"))
             continue
-        if item.suffix == ".ipynb":
-            if item.stem not in notebooks:
-                sub.problems.append((Problem.EXTRA, item.name, "is not part of the assignment (ignored)"))
-                continue
-            problem = _notebook_problem(item, max_notebook_mb)
-            if problem:
-                sub.ungradable[item.stem] = problem[1]
-                sub.problems.append((problem[0], item.name, problem[1]))
-                continue
-        for path in [item] if item.is_file() else sorted(p for p in item.rglob("*") if p.is_file()):
-            sub.files[str(path.relative_to(folder))] = path.read_bytes()
+        if item.name == TIMESTAMP and item.is_file():
+            sub.files[item.name] = item.read_bytes()
+            continue
+        if not (item.suffix == ".ipynb" and item.stem in notebooks and item.is_file()):
+            sub.problems.append((Problem.EXTRA, item.name, "is not a notebook of the assignment (not imported: only "
+                                                           "the assignment's notebooks are graded)"))
+            continue
+        problem = _notebook_problem(item, max_notebook_mb)
+        if problem:
+            sub.ungradable[item.stem] = problem[1]
+            sub.problems.append((problem[0], item.name, problem[1]))
+            continue
+        sub.files[item.name] = item.read_bytes()
     for nb in notebooks:
         if nb not in sub.ungradable and f"{nb}.ipynb" not in sub.files:
             sub.ungradable[nb] = "the notebook was not submitted"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .intake import Submission
-from .problems import Problem
+from .problems import Problem, printable
 from .task import StudentOutcome
 
 
@@ -118,7 +118,9 @@ def refresh_from_gradebook(gb, assignment: str, result: StudentResult) -> Studen
 
 
 def result_from_gradebook(gb, assignment: str, outcome: StudentOutcome, attempts: int = 1) -> StudentResult:
-    result = StudentResult(outcome.student, problems=list(outcome.problems), seconds=outcome.seconds,
+    result = StudentResult(outcome.student, problems=[(kind, printable(nb), printable(detail))
+                                                      for kind, nb, detail in outcome.problems],
+                           seconds=outcome.seconds,
                            attempts=attempts, timings=dict(outcome.timings))
     for name, data in sorted(outcome.notebooks.items()):
         result.notebooks[name] = NotebookResult(graded=data.graded, reused=data.reused, seconds=data.seconds)

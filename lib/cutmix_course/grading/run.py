@@ -30,7 +30,7 @@ from .export import CourseCsvExport, GradingRun, write_canvas, write_report
 from .intake import read_submission, students_in
 from .options import GradingError, GradingOptions
 from .pool import WorkerDied, run_dask, run_local
-from .problems import Problem
+from .problems import Problem, printable
 from .record import StudentResult, record, refresh_from_gradebook
 from .sandbox import probe_sandbox, python_paths
 from .task import CourseBundle, StudentOutcome, StudentTask, course_config, put_interpreter_on_path, quiet_logger
@@ -344,7 +344,7 @@ class _ProgressBar:
         self.failed += any(k in (Problem.WORKER_DIED, Problem.UNGRADABLE) for k, _, _ in result.problems)
         self.bar.set_postfix(failed=self.failed, refresh=False)
         self.bar.update(1)
-        self.say(f"[{position:>{self.width}}/{self.total}] {student}: {_scores_line(result)}  "
+        self.say(f"[{position:>{self.width}}/{self.total}] {printable(student)}: {_scores_line(result)}  "
                  f"{result.seconds:.1f} s" + (f"  ({len(result.problems)} problem(s))" if result.problems else ""))
 
     def close(self) -> None:

@@ -11,28 +11,34 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Enum, Integer, List, Unicode
+from traitlets import Enum, Float, Integer, List, Unicode
 
 from ..notebook import environment
-from .protocol import KernelSpec
+from .limits import CgroupLimits, Limits
+from .protocol import AUDIT_MARK, KernelSpec
 
 SYSTEM_READ_ONLY = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/fonts",
                     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/mime.types",
                     "/etc/ssl/certs"]
 
 
-def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], env: dict, cwd: str) -> list[str]:
+def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], env: dict, cwd: str,
+                  tmp_mb: int = 512) -> list[str]:
     """`cmd` wrapped in bubblewrap: new user/pid/net/ipc/uts namespaces, all capabilities dropped, uid 65534,
-    a fresh root with `read_only` paths bound read-only, `binds` (host -> sandbox) writable, a private /tmp."""
+    a fresh root with `read_only` paths bound read-only, `binds` (host -> sandbox) writable, a private /tmp and
+    /dev/shm of `tmp_mb` MiB each (RAM-backed: the size is what bounds them, the cgroup counts them)."""
     args = ["bwrap", "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
             "--hostname", "grader", "--clearenv"]
     # the private /tmp first: bwrap mounts in order, so paths under /tmp (a venv or course kept there) bound after it
     # stay visible instead of being hidden by it
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+    size = str(tmp_mb << 20)
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs",
+             "/tmp", "--dir", "/tmp/home"]
     for path in [*SYSTEM_READ_ONLY, *read_only]:
         args += ["--ro-bind-try", path, path]
     for src, dst in binds.items():
@@ -74,10 +80,37 @@ NOT_IN_WORKDIR = ("*.ipynb", ".ipynb_checkpoints", "timestamp.txt")
 SUBMITTED_DIR = "_submitted"  # in the kernel's working folder: the student's notebooks as submitted
 
 
-def _ignore_sigint():
+def _child_setup(cgroup_fds: list[int]):
+    """What the kernel's process does between fork and exec: join its cgroup, ignore SIGINT (an interrupt would
+    kill bubblewrap; the kernel takes SIGINT back itself)."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    def setup():
+        CgroupLimits.join(cgroup_fds)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return setup
+
+
+def pump_capped(source: int, log_path: str, cap: int) -> threading.Thread:
+    """Copy what a kernel writes to stdout/stderr (the pipe `source`) into `log_path`, keeping its first `cap`
+    bytes and, after that, its audit lines only (up to another `cap` bytes): a flood costs neither memory nor disk,
+    and cannot push the audit out. Returns the thread, which ends when the kernel closes the pipe."""
+    def run():
+        kept = audit = 0
+        with os.fdopen(source, "rb") as pipe, open(log_path, "ab") as log:
+            for line in iter(lambda: pipe.readline(1 << 16), b""):  # bounded reads: a flood has no newlines
+                if kept + len(line) <= cap:
+                    kept += len(line)
+                    log.write(line)
+                elif line.startswith(AUDIT_MARK.encode()) and audit + len(line) <= cap:
+                    audit += len(line)
+                    log.write(line)
+                elif kept <= cap:
+                    kept = cap + 1
+                    log.write(f"\n... kernel output over {cap // 1024} KiB dropped by the grader ...\n".encode())
+    thread = threading.Thread(target=run, name="kernel-log", daemon=True)
+    thread.start()
+    return thread
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -86,6 +119,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Enum(["bwrap", "none"], "bwrap").tag(config=True)
     memory_mb = Integer(3072).tag(config=True)
     file_size_mb = Integer(1024).tag(config=True)  # RLIMIT_FSIZE: no single file larger than this
+    tmp_mb = Integer(512).tag(config=True)         # size of the kernel's /tmp and of its /dev/shm
+    pids_max = Integer(512).tag(config=True)       # processes and threads of one kernel (its cgroup)
+    cpus = Float(1.0).tag(config=True)             # CPU time per wall second of one kernel (its cgroup)
+    log_kb = Integer(1024).tag(config=True)        # what is kept of a kernel's stdout/stderr
     read_only = List(Unicode()).tag(config=True)       # paths visible (read-only) inside the sandbox
     workdir = Unicode("/home/student/work").tag(config=True)  # the kernel's working folder inside bwrap
     scratch_root = Unicode().tag(config=True)          # per-student writable copies of the working folder
@@ -103,6 +140,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = os.path.join(self._sockdir, "kernel.json")
         fd, self.kernel_log = tempfile.mkstemp(prefix="kernel-", suffix=".log", dir=self.log_dir or None)
         os.close(fd)
+        self._cgroup, self.limits_note = None, ""
+        self._log_pump = None
 
     def _scratch_for(self, cwd: str) -> str:
         """The student's writable working copy (no notebooks: the autograded ones hold hidden tests)."""
@@ -148,20 +187,31 @@ class SandboxedKernelManager(AsyncKernelManager):
                               writable=[workdir, self._sockdir, "/tmp", "/dev"]).to_env())
         if self.sandbox == "bwrap":
             kernel_cmd = bwrap_command(kernel_cmd, self.read_only, {scratch: workdir, self._sockdir: self._sockdir},
-                                       env, workdir)
+                                       env, workdir, tmp_mb=self.tmp_mb)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             kw["env"] = env
             kw["cwd"] = scratch
-        log = open(self.kernel_log, "ab")
-        kw.update(stdout=log, stderr=log, preexec_fn=_ignore_sigint)
+        self._cgroup, self.limits_note = CgroupLimits.create(
+            Limits(pids=self.pids_max, memory_mb=self.memory_mb + 2 * self.tmp_mb + 512, cpus=self.cpus))
+        join = self._cgroup.open_for_joining() if self._cgroup else []
+        read_end, write_end = os.pipe()
+        kw.update(stdout=write_end, stderr=write_end, preexec_fn=_child_setup(join))
         try:
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         finally:
-            log.close()
+            for fd in (write_end, *join):
+                os.close(fd)
+            self._log_pump = pump_capped(read_end, self.kernel_log, self.log_kb << 10)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
+        if self._cgroup is not None:
+            self._cgroup.remove()  # what the kernel left running dies with its group
+            self._cgroup = None
+        if self._log_pump is not None:
+            self._log_pump.join(timeout=10)
+            self._log_pump = None
         if not restart:
             shutil.rmtree(self._sockdir, ignore_errors=True)
 

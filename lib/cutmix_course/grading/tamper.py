@@ -3,10 +3,11 @@
 Nothing inside the student's kernel can be made tamper-proof (threat model: everything in it is hostile), so the
 verdict on tampering is taken here, in the grader's own process, from the submitted source alone: it cannot be
 switched off by the code it reads. Every code cell of the submission is parsed (IPython syntax first turned into
-Python by IPython's own transformer) and each rule below quotes the lines it finds. Test cells and locked cells are
-skipped (nbgrader puts the instructor's source back into them, so what a student wrote there never runs), and so are
-lines that are also lines of the instructor's notebook outside its solution and hidden-test regions (the set-up
-cells): they are the course's own.
+Python by IPython's own transformer) and each rule below quotes the lines it finds. The course's test and locked
+cells are skipped, known by their grade_id in the course's own notebook, never by the submission's metadata (nbgrader
+puts the instructor's source back into them, so what a student wrote there never runs), and so are lines that are
+also lines of the instructor's notebook outside its solution and hidden-test regions (the set-up cells): they are
+the course's own. Code the review cannot parse or walk is held (`unreadable`): a review that cannot decide holds.
 
 Attack classes (the report's words), each with what betrays it:
 
@@ -21,7 +22,11 @@ Attack classes (the report's words), each with what betrays it:
 - `checks or builtins`: the `builtins` module or `__builtins__`, the checks modules imported by the student, and
   rebinding at the top level a name the hidden tests read (a builtin such as `all`, or `torch`, `checks`, `ds`);
 - `hidden code`: `exec`, `eval`, `compile`, `__import__`, `importlib`, `ctypes`, `getattr`/`setattr`/`delattr`,
-  `globals`/`vars`/`locals`, frames and code objects, `gc`, `inspect`, dunder attributes.
+  `globals`/`vars`/`locals`, frames and code objects, `gc`, `inspect`, dunder attributes;
+- `reference`, in an exercise's answer cell only: an import of a module outside policy.ANSWER_IMPORTS (the course's
+  package, torchvision, threading, ...), a name the exercise may not call (notebook.exercises.FORBIDDEN, resolved
+  through the notebook's import aliases; `x.softmax(...)` for `torch.Tensor.softmax`), or torch's operator registry
+  (`torch.ops`, `torch._C`).
 
 A notebook with any finding is **held**: the grader scores its autograded tests 0 and marks them for manual
 grading, quoting the lines in report.json, the CSV and the summary; the instructor restores the points in the
@@ -36,11 +41,12 @@ from dataclasses import dataclass
 
 from nbgrader import utils as nbutils
 
+from ..notebook.exercises import FORBIDDEN
 from ..notebook.regions import hidden_tests, outside_regions
 from . import policy
 
-TORCH_PATCH, SUBCLASS, TRIPWIRE, IPYTHON, CHECKS, HIDDEN = (
-    "torch patching", "tensor subclass", "tripwire", "IPython", "checks or builtins", "hidden code")
+TORCH_PATCH, SUBCLASS, TRIPWIRE, IPYTHON, CHECKS, HIDDEN, REFERENCE = (
+    "torch patching", "tensor subclass", "tripwire", "IPython", "checks or builtins", "hidden code", "reference")
 
 
 
@@ -117,8 +123,10 @@ def _dotted(node) -> str:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, imported: set, protected: set):
-        self.imported, self.protected = imported, protected
+    def __init__(self, imported: set, protected: set, aliases: dict, exercise: str | None = None):
+        self.imported, self.protected, self.aliases = imported, protected, aliases
+        self.exercise = exercise  # the answer cell's exercise (its grade_id), None for any other cell
+        self.forbidden = set(FORBIDDEN.get(exercise or "", ()))
         self.hits: list[tuple[str, int, str]] = []  # (kind, line, why)
         self.depth = 0  # > 0 inside a function or class body
 
@@ -138,10 +146,27 @@ class _Scanner(ast.NodeVisitor):
             self.hit(TRIPWIRE, node, f"imports {name}")
         elif name in policy.CHECKS_MODULES:
             self.hit(CHECKS, node, f"imports {name}")
+        elif self.exercise and top not in policy.ANSWER_IMPORTS:
+            self.hit(REFERENCE, node, f"imports {name}: an answer may import only "
+                                      f"{', '.join(sorted(policy.ANSWER_IMPORTS))}")
+
+    def _reference(self, dotted: str, node) -> None:
+        """In an answer cell: a forbidden name of its exercise, or torch's internals, reached by `dotted`."""
+        if not self.exercise or not dotted:
+            return
+        head, _, rest = dotted.partition(".")
+        full = ".".join(p for p in (self.aliases.get(head, head), rest) if p)
+        methods = {f.rsplit(".", 1)[1] for f in self.forbidden if f.startswith("torch.Tensor.")}
+        if full in self.forbidden or full.startswith(policy.TORCH_INTERNALS):
+            self.hit(REFERENCE, node, f"uses {full}, which {self.exercise} may not call")
+        elif rest and full.rsplit(".", 1)[-1] in methods and head not in self.aliases:
+            self.hit(REFERENCE, node, f"calls .{full.rsplit('.', 1)[-1]}(), which {self.exercise} may not call")
 
     def visit_Import(self, node):
         for alias in node.names:
             self._module(alias.name, node)
+            self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
+                alias.name.split(".")[0]
             if alias.asname and alias.asname != alias.name.split(".")[-1]:  # `import torch` again binds torch itself
                 self._bind(alias.asname, node)
             self.imported.add(alias.asname or alias.name.split(".")[0])
@@ -151,6 +176,8 @@ class _Scanner(ast.NodeVisitor):
         self._module(module, node)
         for alias in node.names:
             self._module(f"{module}.{alias.name}", node)
+            self.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+            self._reference(alias.asname or alias.name, node)
             if alias.name in policy.TRIPWIRE_NAMES | {"checks", "_checks"} and module.startswith("cutmix_course"):
                 self.hit(TRIPWIRE if alias.name != "checks" else CHECKS, node, f"imports {module}.{alias.name}")
             self._bind(alias.asname or alias.name, node)
@@ -244,6 +271,8 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node):
+        if node.id in self.aliases and isinstance(node.ctx, ast.Load):
+            self._reference(node.id, node)
         if node.id == "__builtins__":
             self.hit(CHECKS, node, "uses __builtins__")
         elif node.id in ("get_ipython", "In", "Out", "_ih", "_oh"):
@@ -252,6 +281,7 @@ class _Scanner(ast.NodeVisitor):
             self.hit(TRIPWIRE, node, f"uses {node.id}")
 
     def visit_Attribute(self, node):
+        self._reference(_dotted(node), node)
         attr = node.attr
         if attr in policy.TRIPWIRE_NAMES and (attr != "modules" or _dotted(node.value) == "sys"):
             self.hit(TRIPWIRE, node, f"uses .{attr}")
@@ -264,40 +294,60 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+UNREADABLE = "unreadable"  # code the review cannot parse or walk: held, never passed (fail closed)
+
+
+def restored_ids(source_nb) -> set[str]:
+    """grade_ids of the course's locked and test cells, from the course's own notebook (never the submission's
+    metadata): nbgrader puts their source back, so what a submission holds under these ids never runs."""
+    return {c.metadata["nbgrader"]["grade_id"] for c in source_nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id") and nbutils.is_locked(c)}
+
+
 def scan(submitted_nb, source_nb) -> list[Finding]:
     """Every finding in the submitted notebook's code cells (see the module docstring)."""
     ours = course_lines(source_nb)
     protected = protected_names(source_nb)
+    restored, seen_ids = restored_ids(source_nb), set()
+    answers = {c.metadata["nbgrader"]["grade_id"] for c in source_nb.cells if nbutils.is_solution(c)}
     imported: set = set()
+    aliases: dict = {}
     findings: list[Finding] = []
     for index, cell in enumerate(submitted_nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or nbutils.is_locked(cell):
-            continue  # nbgrader puts the instructor's source back into test and locked cells: what they say never runs
-        gid = meta.get("grade_id")
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        first = gid not in seen_ids
+        seen_ids.add(gid)
+        if cell.get("cell_type") != "code" or (gid in restored and first):
+            continue  # restored from the gradebook (a second cell with the same id is de-duplicated, and runs)
         label = f"cell {index}" + (f" ({gid})" if gid else "")
         raw = cell.get("source", "")
-        raw = "".join(raw) if isinstance(raw, list) else raw
-        raw_lines = raw.splitlines()
-        hits = []
-        for i, line in enumerate(raw_lines, 1):
-            if re.match(r"\s*(%|!)", line):
-                hits.append((IPYTHON, i, "an IPython magic or shell escape"))
-        try:
-            tree = ast.parse(_python(raw))
-        except SyntaxError:
-            tree = None  # it cannot run either: the kernel raises SyntaxError for it
-        if tree is not None:
-            scanner = _Scanner(imported, protected)
-            scanner.visit(tree)
-            hits += scanner.hits
-        seen = set()
-        for kind, line_no, why in hits:
-            code = raw_lines[line_no - 1].strip() if 0 < line_no <= len(raw_lines) else raw.strip()[:120]
-            if code in ours or (kind, line_no, why) in seen:
-                continue
-            seen.add((kind, line_no, why))
-            findings.append(Finding(kind, label, line_no, code, why))
+        scanner = _Scanner(imported, protected, aliases, gid if gid in answers and first else None)
+        findings += _scan_cell("".join(raw) if isinstance(raw, list) else raw, label, scanner, ours)
+    return findings
+
+
+def _scan_cell(raw: str, label: str, scanner: "_Scanner", ours: set) -> list[Finding]:
+    """The findings of one student cell, each quoting its line of the cell as written."""
+    raw_lines = raw.splitlines()
+    magics = {i for i, line in enumerate(raw_lines, 1) if re.match(r"\s*(%|!)", line)}
+    findings = [Finding(IPYTHON, label, i, raw_lines[i - 1].strip(), "an IPython magic or shell escape")
+                for i in sorted(magics)]
+    code = _python(raw)
+    # IPython's transformer keeps lines in place except leading blank ones, which it drops: count them back
+    shift = len(raw_lines) - len(raw.lstrip("\n\r \t").splitlines()) if raw.strip() else 0
+    try:
+        scanner.visit(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # the kernel may still run it (a __future__ flag set in an earlier cell changes the grammar): hold it
+        return [Finding(UNREADABLE, label, 0, code.strip()[:120], f"the review cannot read it ({type(exc).__name__})")]
+    seen = set()
+    for kind, line_no, why in scanner.hits:
+        line_no += shift
+        text = raw_lines[line_no - 1].strip() if 0 < line_no <= len(raw_lines) else raw.strip()[:120]
+        if line_no in magics or text in ours or (kind, line_no, why) in seen:
+            continue
+        seen.add((kind, line_no, why))
+        findings.append(Finding(kind, label, line_no, text, why))
     return findings
 
 

@@ -125,8 +125,10 @@ def review_tampering(sub: Submission, course: CourseBundle, ungradable: dict, ou
         try:
             findings = scan(nbformat.reads(data.decode("utf-8"), as_version=4),
                             nbformat.reads(source.decode("utf-8"), as_version=4))
-        except Exception as exc:  # noqa: BLE001 - intake already refused unreadable notebooks; never lose a grade here
-            outcome.problems.append((Problem.HELD, nb, f"the static review could not read it ({exc}); not held"))
+        except Exception as exc:  # noqa: BLE001 - a review that cannot decide holds (fail closed)
+            held.append(nb)
+            outcome.problems.append((Problem.HELD, nb, f"held for review: the static review failed "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})"))
             continue
         if findings:
             held.append(nb)
@@ -248,7 +250,18 @@ def _student_config(task: StudentTask, root: Path, submitted: Path, *, scratch: 
     config.SandboxedKernelManager.log_dir = str(kernel_logs)
     config.SandboxedKernelManager.student = student  # CUTMIX_STUDENT in the kernel: hidden tests seed numbers with it
     config.SandboxedKernelManager.submitted = str(submitted)  # CUTMIX_SUBMITTED: what answers.load reads while grading
+    config.GuardedExecute.trusted_tests = _course_tests(task.course)
     return config
+
+
+def _course_tests(course: CourseBundle) -> dict:
+    """Each course notebook's test code by grade_id, read from the course's source (see GuardedExecute)."""
+    import nbformat
+
+    from .preprocessors.guarded_execute import trusted_tests
+
+    return trusted_tests({nb: nbformat.reads(course.source[f"{nb}.ipynb"].decode("utf-8"), as_version=4)
+                          for nb in course.notebooks if f"{nb}.ipynb" in course.source})
 
 
 def _autograde(space: _Workspace, notebooks: tuple, state: GradingState, ungradable: dict,

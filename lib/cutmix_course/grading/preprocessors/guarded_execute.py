@@ -1,24 +1,33 @@
 """nbgrader's Execute, made robust for hostile notebooks, with kernels started in the sandbox."""
+import ast
 import contextlib
 import copy
 import fnmatch
 import hashlib
 import json
 import os
+import queue
+import re
 import time
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
+from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Dict, Integer
 
-from ...notebook import environment
+from ...notebook.regions import hidden_tests
 from ..findings import cell_label, state_of
 from ..problems import Problem
 from ..protocol import parse_audit, summarise_audit
 from ..sandbox import NOT_IN_WORKDIR, SandboxedKernelManager
+from ..verdict import REPLY_LIMIT, KernelChannel, run_hidden_tests
+
+_DEPENDS_ON_STUDENT = re.compile(r"graded_id\(|answers\.load\(|answers import")
+# what the kernel evaluates for one request of the verdict's channel (see notebook.hidden.serve)
+SERVE = "__import__('cutmix_course.notebook.hidden', fromlist=['serve']).serve({!r})"
 
 
 def error_output(ename: str, evalue: str):
@@ -26,15 +35,20 @@ def error_output(ename: str, evalue: str):
 
 
 class GuardedExecute(Execute):
-    """A dead or unresponsive kernel costs the rest of *this* notebook only (the cell says why; the cells before
-    keep their grades), a notebook has a total time budget, the output kept per cell is capped while it runs, and
-    the kernel's audit lines (see ..protocol) become findings. With `reuse`, a notebook identical to one already
+    """Test cells are graded in this process (..verdict): their hidden region runs here and calls the student's
+    functions in the kernel through a channel of plain data; nothing of a test cell is sent to the kernel. A dead or
+    unresponsive kernel costs the rest of *this* notebook only (the cell says why; the cells before keep their
+    grades), a notebook has a total time budget, the output kept per cell is capped while it runs, and the kernel's
+    audit lines (see ..protocol) become findings. With `reuse`, a notebook identical to one already
     run (same cells, same files in its folder) takes that run's outputs from the state's cache."""
 
     notebook_timeout = Integer(600).tag(config=True)
     max_output_bytes = Integer(1024 * 1024).tag(config=True)
     reuse = Bool(False, help="run a notebook identical to one already run (same cells, same files in its "
                              "folder) only once per grading run, reusing its outputs").tag(config=True)
+    trusted_tests = Dict(help="notebook -> {grade_id: test code} from the course's own notebooks: which cells are "
+                              "test cells and what runs for them here (never the submission's metadata or source)"
+                         ).tag(config=True)
 
     def __init__(self, **kw):
         kw["kernel_manager_class"] = SandboxedKernelManager
@@ -52,10 +66,14 @@ class GuardedExecute(Execute):
             for path in sorted(Path(folder).rglob("*")):
                 if path.is_file() and not any(fnmatch.fnmatch(path.name, p) for p in NOT_IN_WORKDIR):
                     digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-        # its tests depend on who is graded, not just on files
-        if any(environment.STUDENT in c.source for c in nb.cells):
-            student = self.config.get("SandboxedKernelManager", {}).get("student", "")
-            digest.update(b"\0student\0" + str(student).encode())
+        # tests (restored from the gradebook) that ask who is graded or load the student's other notebooks depend
+        # on more than this notebook: on the student, and on every notebook they submitted
+        if any(_DEPENDS_ON_STUDENT.search(c.source) for c in nb.cells if nbutils.is_grade(c)):
+            sandbox = self.config.get("SandboxedKernelManager", {})
+            digest.update(b"\0student\0" + str(sandbox.get("student", "")).encode())
+            submitted = sandbox.get("submitted", "")
+            for path in sorted(Path(submitted).glob("*.ipynb")) if submitted else []:
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()
 
     def preprocess(self, nb, resources=None, km=None):
@@ -73,6 +91,7 @@ class GuardedExecute(Execute):
             state.reused = True
             return nb, resources
         self._stopped = None
+        self._tests = dict(self.trusted_tests.get((resources.get("nbgrader") or {}).get("notebook"), {}))
         self._deadline = time.monotonic() + self.notebook_timeout
         self._out_bytes = {}
         self._last_km = None
@@ -143,8 +162,14 @@ class GuardedExecute(Execute):
         if self._stopped:
             cell.outputs = [error_output("NotRun", f"not run: {self._stopped}")]
             return cell, resources
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            if gid in self._tests:
+                self._grade_here(cell, self._tests.pop(gid))  # popped: a second cell with its id is student code
+            elif nbutils.is_grade(cell) and not nbutils.is_solution(cell):
+                cell.outputs = [error_output("NotRun", "not run: not a test cell of the course")]
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             status = self._exit_status()
             cell.outputs.append(error_output(
@@ -159,18 +184,90 @@ class GuardedExecute(Execute):
             self._stopped = "the kernel stopped responding in an earlier cell"
             note(Problem.TIMEOUT, f"{cell_label(cell, index)} (kernel unresponsive, killed)")
         else:
-            for out in cell.outputs:
-                if out.output_type != "error":
-                    continue
-                if out.ename == "CellTimeoutError":
-                    note(Problem.TIMEOUT, f"{cell_label(cell, index)} ran over {self.timeout} s and was interrupted")
-                elif out.ename == "MemoryError" or "can't allocate memory" in str(out.get("evalue", "")):
-                    note(Problem.MEMORY, f"{cell_label(cell, index)} ran out of memory ({out.ename})")
-                elif out.ename == "ReferenceUsedError":
-                    note(Problem.INTEGRITY, f"{cell_label(cell, index)}: {out.evalue}")
-                elif out.ename == "SystemExit":
-                    note(Problem.EXIT, f"{cell_label(cell, index)} called sys.exit() (the kernel survives it)")
+            self._note_errors(cell, index)
         return cell, resources
+
+    def _grade_here(self, cell, tests: str) -> None:
+        """Run a test cell's code (from the course, see trusted_tests) here; its outputs are what the student's code
+        printed while answering, and the failure."""
+        self._streams = []
+        student = self.config.get("SandboxedKernelManager", {}).get("student") or None
+        failure = run_hidden_tests(tests, KernelChannel(self._request, graded=student), fatal=(DeadKernelError,))
+        cell.outputs = [new_output("stream", name=name, text=text) for name, text in self._streams]
+        if failure is not None:
+            cell.outputs.append(error_output(*failure))
+        cell.execution_count = None
+
+    def _request(self, text: str) -> str:
+        return run_sync(self._async_request)(text)
+
+    async def _async_request(self, text: str) -> str:
+        """One request of the channel: the kernel evaluates SERVE as a user expression (no history, no output);
+        its value, a str, is the reply. A kernel that dies or does not answer within the cell timeout fails it."""
+        msg_id = self.kc.execute("", silent=True, store_history=False, allow_stdin=False,
+                                 user_expressions={"reply": SERVE.format(text)})
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                await self.km.interrupt_kernel()
+                raise TimeoutError(f"the student's code did not answer within {self.timeout} s")
+            try:
+                msg = await self.kc.get_shell_msg(timeout=min(1.0, left))
+            except queue.Empty:
+                if not await self.km.is_alive():
+                    raise DeadKernelError("the kernel died while the tests called the student's code") from None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+        value = msg.get("content", {}).get("user_expressions", {}).get("reply", {})
+        text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
+        if type(text) is not str or len(text) > REPLY_LIMIT + 2:
+            raise ConnectionError(f"the kernel did not answer the tests' request ({value.get('ename', 'no reply')})")
+        reply = ast.literal_eval(text)
+        if type(reply) is not str:
+            raise ConnectionError("the kernel's answer is not a reply")
+        await self._collect_streams(msg_id, deadline)
+        return reply
+
+    async def _collect_streams(self, msg_id: str, deadline: float) -> None:
+        """What the student's code printed while answering request `msg_id`, kept for the test cell (capped like
+        any cell's output): their own output, so nbgrader's stderr rule and the feedback see it."""
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await self.kc.get_iopub_msg(timeout=min(5.0, left))
+            except queue.Empty:
+                return
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            content = msg.get("content", {})
+            if msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
+                return
+            if msg.get("msg_type") == "stream" and content.get("name") in ("stdout", "stderr"):
+                text = str(content.get("text", ""))
+                used = sum(len(t) for _, t in self._streams)
+                if used >= self.max_output_bytes:
+                    continue
+                if used + len(text) > self.max_output_bytes:
+                    text = text[: self.max_output_bytes - used] + "\n... output truncated by the grader ...\n"
+                if self._streams and self._streams[-1][0] == content["name"]:
+                    self._streams[-1] = (content["name"], self._streams[-1][1] + text)
+                else:
+                    self._streams.append((content["name"], text))
+
+    def _note_errors(self, cell, index) -> None:
+        note = self._state.note
+        for out in cell.outputs:
+            if out.output_type != "error":
+                continue
+            if out.ename in ("CellTimeoutError", "TimeoutError"):
+                note(Problem.TIMEOUT, f"{cell_label(cell, index)} ran over {self.timeout} s and was interrupted")
+            elif out.ename == "MemoryError" or "can't allocate memory" in str(out.get("evalue", "")):
+                note(Problem.MEMORY, f"{cell_label(cell, index)} ran out of memory ({out.ename})")
+            elif out.ename == "ReferenceUsedError":
+                note(Problem.INTEGRITY, f"{cell_label(cell, index)}: {out.evalue}")
+            elif out.ename == "SystemExit":
+                note(Problem.EXIT, f"{cell_label(cell, index)} called sys.exit() (the kernel survives it)")
 
     def _exit_status(self) -> str:
         proc = getattr(getattr(self.km, "provisioner", None), "process", None)
@@ -190,3 +287,16 @@ class GuardedExecute(Execute):
                                            "KiB (truncated)")
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def trusted_tests(notebooks: dict) -> dict:
+    """GuardedExecute.trusted_tests of the course's own notebooks ({name: NotebookNode}): each test cell's hidden
+    regions (the whole cell where it has none)."""
+    found = {}
+    for name, nb in notebooks.items():
+        found[name] = {}
+        for cell in nb.cells:
+            if cell.cell_type == "code" and nbutils.is_grade(cell) and not nbutils.is_solution(cell):
+                regions = hidden_tests(cell.source)
+                found[name][cell.metadata["nbgrader"]["grade_id"]] = "\n".join(regions) if regions else cell.source
+    return found
