@@ -205,8 +205,10 @@ def read_the_grader_examples() -> list:
                    edits=[*twin, ex.insert_after(nb, "cutout_one", "assert 1 <> 2\n" + PATCH_TORCH),
                           ex.insert_after(nb, "cutout_one", "from __future__ import barry_as_FLUFL\n")],
                    fail=held, problems=["tamper"]),
+        # the tripwire sees it too (it watches the threads started during the call): "integrity" beside "tamper"
         ex.Example("t04-thread-delegation", "cutout_batch calls the reference on a helper thread",
-                   edits=[ex.set_source(nb, "cutout_batch", THREAD_DELEGATION)], fail=held, problems=["tamper"]),
+                   edits=[ex.set_source(nb, "cutout_batch", THREAD_DELEGATION)], fail=held,
+                   problems=["tamper", "integrity"]),
         ex.Example("t05-echo-history", "prints IPython's input history after each test cell (the hidden tests?)",
                    edits=[*twin, ex.insert_after(nb, "test_cutout_one", ECHO_HISTORY),
                           ex.insert_after(nb, "test_cutout_batch", ECHO_HISTORY)], fail=on_twin),
