@@ -123,3 +123,25 @@ def test_a_second_cell_with_a_test_cells_id_is_read():
     copy = nbformat.from_dict(dict(test, source="torch.equal = lambda a, b: True\n", id="dup"))
     nb.cells.append(copy)  # nbgrader restores the first and de-duplicates the id of the second, which runs
     assert [f.kind for f in tamper.scan(nb, SOURCE)] == [tamper.TORCH_PATCH]
+
+
+@pytest.mark.parametrize("answer, why", [
+    ("import torchvision.transforms.v2.functional as TF\n", "imports torchvision"),
+    ("from cutmix_course.core import augment\n", "imports cutmix_course.core"),  # a course line, but in an answer
+    ("import threading\n", "imports threading"),
+    ("import torch\n_fill = torch.ops.aten.fill_\n", "uses torch.ops.aten.fill_"),
+    ("import torchvision.transforms.v2.functional as F2\nerase = F2\n", "imports torchvision"),
+])
+def test_an_answer_cell_imports_only_the_allowlist_and_names_nothing_its_exercise_forbids(answer, why):
+    findings = tamper.scan(submitted(solution=answer + HONEST), SOURCE)
+    assert any(f.kind == tamper.REFERENCE and why in f.why for f in findings), findings
+    assert tamper.scan(submitted(solution="import math\nimport torch\n" + HONEST), SOURCE) == []
+    # an added cell may explore with any module: the allowlist is the answer cells'
+    assert tamper.scan(submitted("import torchvision\n", solution=HONEST), SOURCE) == []
+
+
+def test_a_forbidden_name_is_found_through_an_import_alias():
+    answer = ("from torchvision.transforms.v2 import functional as TF\n"
+              + HONEST.replace("return out", "return TF.erase(out, 0, 0, 1, 1, 0)"))
+    whys = [f.why for f in tamper.scan(submitted(solution=answer), SOURCE) if f.kind == tamper.REFERENCE]
+    assert any("torchvision.transforms.v2.functional.erase" in w for w in whys), whys

@@ -7,8 +7,10 @@ Each part is exercised the way the run uses it: preprocessors on a hand-made not
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -306,3 +308,18 @@ def test_hidden_tests_import_nothing_of_the_grader():
                     imports.add(line.strip().split(" import ")[0])
     assert imports and not [i for i in imports if "grading" in i or "tools" in i], imports
     assert "from cutmix_course.notebook.hidden" in imports
+
+
+def test_kernel_sockets_stay_short_under_a_long_temporary_folder(tmp_path, monkeypatch):
+    """A unix socket name has at most 107 bytes; a Dask worker's TMPDIR inside a test's folder is longer than that
+    leaves room for (seen: 'File name too long' for every kernel of a worker, which then hung in zmq)."""
+    from cutmix_course.grading.sandbox import SandboxedKernelManager
+
+    long = tmp_path / ("x" * 60) / "worker0-tmp"
+    long.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(long))
+    km = SandboxedKernelManager(log_dir=str(tmp_path))
+    try:
+        assert len(f"ipc://{km.ip}-4") <= 107 and not km.ip.startswith(str(long))
+    finally:
+        shutil.rmtree(os.path.dirname(km.ip), ignore_errors=True)

@@ -80,6 +80,13 @@ NOT_IN_WORKDIR = ("*.ipynb", ".ipynb_checkpoints", "timestamp.txt")
 SUBMITTED_DIR = "_submitted"  # in the kernel's working folder: the student's notebooks as submitted
 
 
+def _short_tmp() -> str:
+    """Where the kernel's sockets go: the temporary folder, unless its path is so long that a socket path in it
+    would pass the 107 bytes a unix socket name may have (a Dask worker's TMPDIR inside a test's folder does)."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= 40 else "/tmp"
+
+
 def _child_setup(cgroup_fds: list[int]):
     """What the kernel's process does between fork and exec: join its cgroup, ignore SIGINT (an interrupt would
     kill bubblewrap; the kernel takes SIGINT back itself)."""
@@ -134,7 +141,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._sockdir = tempfile.mkdtemp(prefix="cmg-")  # short path: unix socket names are limited
+        self._sockdir = tempfile.mkdtemp(prefix="cmg-", dir=_short_tmp())
         self.transport = "ipc"
         self.ip = os.path.join(self._sockdir, "k")
         self.connection_file = os.path.join(self._sockdir, "kernel.json")

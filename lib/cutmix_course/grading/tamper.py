@@ -344,7 +344,8 @@ def _scan_cell(raw: str, label: str, scanner: "_Scanner", ours: set) -> list[Fin
     for kind, line_no, why in scanner.hits:
         line_no += shift
         text = raw_lines[line_no - 1].strip() if 0 < line_no <= len(raw_lines) else raw.strip()[:120]
-        if line_no in magics or text in ours or (kind, line_no, why) in seen:
+        # a course line is the course's own, except in an answer cell: there the line is the student's
+        if line_no in magics or (text in ours and kind != REFERENCE) or (kind, line_no, why) in seen:
             continue
         seen.add((kind, line_no, why))
         findings.append(Finding(kind, label, line_no, text, why))
