@@ -1,12 +1,13 @@
 """Per-kernel limits that the Linux kernel enforces, in a control group of the grader's own per grading kernel.
 
 Each kernel (bubblewrap and everything it starts) joins a fresh cgroup before it executes anything: `pids.max` caps
-its processes and threads (a fork bomb stops there), the memory limit counts what it writes to its RAM-backed
-/tmp as well as its heap, and a CFS quota gives it at most `cpus` CPUs, so busy threads of one student cannot starve
-the cells of another worker's student. Works with cgroup v1 hierarchies (one folder per controller, as on this
-project's machines) and with cgroup v2; creates and removes only folders under `cutmix-grading/`, never touching a
-group it did not create. Where the machine offers no writable cgroup (no root, no delegation) `CgroupLimits.create`
-returns None with the reason, and the sandbox's other limits (rlimits, sized tmpfs) still hold.
+its processes and threads (a fork bomb stops there), the memory limit counts what it writes to its RAM-backed /tmp
+as well as its heap, and a CFS quota gives it at most `cpus` CPUs (the sandbox passes its worker's share of the
+cores), so busy threads of one student cannot starve the cells of another worker's student. Works with cgroup v1
+hierarchies (one folder per controller, as on this project's machines) and with cgroup v2; creates and removes only
+folders under `cutmix-grading/`, never touching a group it did not create. Where the machine offers no writable
+cgroup (no root, no delegation) `CgroupLimits.create` returns None with the reason, and the sandbox's other limits
+(rlimits, sized tmpfs) still hold.
 """
 from __future__ import annotations
 

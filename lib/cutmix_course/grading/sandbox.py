@@ -128,7 +128,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     file_size_mb = Integer(1024).tag(config=True)  # RLIMIT_FSIZE: no single file larger than this
     tmp_mb = Integer(512).tag(config=True)         # size of the kernel's /tmp and of its /dev/shm
     pids_max = Integer(512).tag(config=True)       # processes and threads of one kernel (its cgroup)
-    cpus = Float(1.0).tag(config=True)             # CPU time per wall second of one kernel (its cgroup)
+    cpus = Float(0.0).tag(config=True)             # CPU time per wall second of one kernel (its cgroup); 0: its
+    # worker's share of the cores (OMP_NUM_THREADS, which the local pool sets to cores / workers), else all of them
     log_kb = Integer(1024).tag(config=True)        # what is kept of a kernel's stdout/stderr
     read_only = List(Unicode()).tag(config=True)       # paths visible (read-only) inside the sandbox
     workdir = Unicode("/home/student/work").tag(config=True)  # the kernel's working folder inside bwrap
@@ -200,7 +201,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             kw["env"] = env
             kw["cwd"] = scratch
         self._cgroup, self.limits_note = CgroupLimits.create(
-            Limits(pids=self.pids_max, memory_mb=self.memory_mb + 2 * self.tmp_mb + 512, cpus=self.cpus))
+            Limits(pids=self.pids_max, memory_mb=self.memory_mb + 2 * self.tmp_mb + 512, cpus=self._cpu_share()))
         join = self._cgroup.open_for_joining() if self._cgroup else []
         read_end, write_end = os.pipe()
         kw.update(stdout=write_end, stderr=write_end, preexec_fn=_child_setup(join))
@@ -210,6 +211,14 @@ class SandboxedKernelManager(AsyncKernelManager):
             for fd in (write_end, *join):
                 os.close(fd)
             self._log_pump = pump_capped(read_end, self.kernel_log, self.log_kb << 10)
+
+    def _cpu_share(self) -> float:
+        if self.cpus > 0:
+            return self.cpus
+        try:
+            return max(1.0, float(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+        except ValueError:
+            return float(os.cpu_count() or 1)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
