@@ -112,7 +112,7 @@ class StudentFunction:
         for mine, theirs in zip(generators, states):
             mine.set_state(theirs.get_state())
         for call, after in zip(calls, inputs):
-            sent = list(_tensors(call))
+            sent = list(hidden.tensors_in(call))
             if len(after) != len(sent) or not all(isinstance(t, torch.Tensor) for t in after):
                 raise ChannelError(f"{self.name}: the reply does not say what the call left of its inputs")
             hidden.unchanged_inputs(self.name, [t.detach() for t in sent], after)
@@ -126,7 +126,7 @@ def _grads(node):
 def _with_gradient(result, call, grads):
     """A scalar result whose backward() gives the argument tensors (that require grad) the gradients the kernel
     computed: result + sum(leaf * g) - sum(leaf * g).detach() has the value of result, to the last bit."""
-    leaves = [t for t in _tensors(call) if t.requires_grad]
+    leaves = [t for t in hidden.tensors_in(call) if t.requires_grad]
     if grads is None or not isinstance(result, torch.Tensor) or len(grads) != len(leaves):
         return result
     surrogate = result.detach()
@@ -135,17 +135,6 @@ def _with_gradient(result, call, grads):
             link = (leaf * grad.to(leaf.dtype)).sum()
             surrogate = surrogate + (link - link.detach()).to(surrogate.dtype)
     return surrogate
-
-
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
 
 
 def run_hidden_tests(code: str, channel: KernelChannel, fatal: tuple = ()) -> tuple[str, str] | None:

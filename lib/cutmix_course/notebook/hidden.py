@@ -77,10 +77,10 @@ class LocalFunction:
         self.name, self._function = name, function
 
     def __call__(self, *args, **kwargs):
-        sent = [t.detach().clone() for t in _tensors((args, kwargs))]
+        sent = [t.detach().clone() for t in tensors_in((args, kwargs))]
         with _tripwire(self.name):
             result = self._function(*args, **kwargs)
-        unchanged_inputs(self.name, sent, [t.detach() for t in _tensors((args, kwargs))])
+        unchanged_inputs(self.name, sent, [t.detach() for t in tensors_in((args, kwargs))])
         return result
 
     def many(self, calls) -> list:
@@ -153,7 +153,7 @@ def _call(name: str, calls_node) -> dict:
             result = function._function(*args, **kwargs)
             results.append(wire.encode(result))
             grads.append(_gradients(result, (args, kwargs)))
-            inputs.append([wire.encode(t) for t in _tensors((args, kwargs))])  # as the call left them
+            inputs.append([wire.encode(t) for t in tensors_in((args, kwargs))])  # as the call left them
     states = [wire.encode(g)["state"] for g in generators]
     return {"ok": {"t": "list", "v": results}, "generators": states, "grads": grads, "inputs": inputs}
 
@@ -163,21 +163,23 @@ def _gradients(result, arguments) -> list | None:
     depends on them (so the grader's side can check a backward pass); None otherwise."""
     import torch
 
-    leaves = [t for t in _tensors(arguments) if t.requires_grad]
+    leaves = [t for t in tensors_in(arguments) if t.requires_grad]
     if not leaves or not isinstance(result, torch.Tensor) or result.numel() != 1 or not result.requires_grad:
         return None
     found = torch.autograd.grad(result.sum(), leaves, allow_unused=True)
     return [wire.encode(g) for g in found]
 
 
-def _tensors(value):
+def tensors_in(value):
+    """The tensors in `value` (nested tuples, lists and dict values), in order: both ends of the channel walk
+    arguments this way, so they agree on which is which."""
     import torch
 
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, (tuple, list)):
         for item in value:
-            yield from _tensors(item)
+            yield from tensors_in(item)
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _tensors(item)
+            yield from tensors_in(item)
