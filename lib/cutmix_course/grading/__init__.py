@@ -12,12 +12,14 @@ One concern per module, the kernel side kept apart (it runs in the student's ker
     cli.py              `python -m cutmix_course grade`
     course_folders.py   the course folder's layout, read from its nbgrader_config.py
     problems.py         Problem: every kind of problem the grader reports
-    policy.py           the course's grading policy: what the static review treats as touching the tests
+    verdict.py          the hidden tests run here, calling the student's functions in the kernel as plain data
+    policy.py           the course's grading policy: what the review treats as touching the tests, the allowlist
     tamper.py           the static review of the submitted source (held notebooks)
     similarity.py       the similarity review of the graded answers (a report, never a score)
     converters.py       nbgrader's Autograde with the run's state in each notebook's resources; the pipelines
     preprocessors/      the course's nbgrader preprocessors, one per module (state in resources: findings.py)
     sandbox.py          grader side of the sandbox: bubblewrap command, probe, the kernel manager
+    limits.py           a cgroup of the grader's own per kernel: processes, memory, CPU
     protocol.py         the grader <-> kernel protocol (kernel spec, audit lines): defined and parsed here only
     kernel.py           kernel side: the kernel's entry point and audit hook          (standard library only)
 
