@@ -79,6 +79,39 @@ def test_feedback_hides_hidden_tests_and_their_tracebacks():
     assert nb.cells[0].outputs[0].traceback == ["AssertionError: f(7)"]
 
 
+def test_the_graded_notebook_is_the_courses_with_the_students_answers_and_own_cells():
+    from nbformat.v4 import new_markdown_cell
+
+    from cutmix_course.grading.preprocessors import CourseCells
+
+    def answer(source, gid="answer_f"):
+        cell = new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False, "grade_id": gid,
+                                     "schema_version": 3}
+        return cell
+
+    hidden = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(3) == 4\n### END HIDDEN TESTS"
+    course = new_notebook(cells=[new_markdown_cell("# intro"), new_code_cell("import torch"),
+                                 answer("def f(x):\n    return x + 1"), _test_cell(hidden), new_code_cell("FIGURE = 1"),
+                                 answer("def g(x):\n    return x", gid="answer_g")])
+    course.cells[1].metadata["tags"] = ["graded-run"]  # the set-up cell; FIGURE's cell is not needed by any test
+    fake = _test_cell("pass", gid="test_f")  # a cell of the student's claiming a test's role
+    submitted = new_notebook(cells=[
+        new_code_cell("import torch  # edited"), new_code_cell("SPEED = 99"),
+        answer("def f(x):\n    return helper(x)"), answer("def f(x):\n    return 0"),  # a second copy
+        _test_cell("assert f(1) == 2"), fake, new_code_cell("FIGURE = 1")])
+    submitted.cells[2].metadata["nbgrader"]["locked"] = True  # a student's metadata decides nothing
+    nb, _ = CourseCells(course={"nb": nbformat.writes(course)}).preprocess(submitted, {"nbgrader": {"notebook": "nb"}})
+    assert [c.source for c in nb.cells] == [
+        "import torch  # edited", "SPEED = 99",  # the student's cells before the first course cell they kept
+        "# intro", "import torch", "def f(x):\n    return helper(x)", "def f(x):\n    return 0", hidden, "pass"]
+    assert nb.cells[4].metadata["nbgrader"]["locked"] is False  # the course's metadata
+    assert [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells] == [
+        None, None, None, None, "answer_f", None, "test_f", None]  # the student's own cells have no role
+    with pytest.raises(ValueError, match="no notebook 'other'"):
+        CourseCells(course={"nb": nbformat.writes(course)}).preprocess(submitted, {"nbgrader": {"notebook": "other"}})
+
+
 # ------------------------------------------------------------------------------------------ options, command line
 def test_every_option_is_on_the_command_line_and_round_trips():
     from dataclasses import fields
@@ -323,3 +356,25 @@ def test_kernel_sockets_stay_short_under_a_long_temporary_folder(tmp_path, monke
         assert len(f"ipc://{km.ip}-4") <= 107 and not km.ip.startswith(str(long))
     finally:
         shutil.rmtree(os.path.dirname(km.ip), ignore_errors=True)
+
+
+def test_make_check_warns_of_an_answer_that_reads_a_name_only_a_skipped_course_cell_defines():
+    from cutmix_course.notebook.self_check import names_missing_when_graded
+
+    setup = new_code_cell("import torch\nSEED = 0")
+    setup.metadata["tags"] = ["graded-run"]
+    answer = new_code_cell("def f(x, k=3):\n    y = torch.zeros(k)\n    return ds.mean + y + SEED + x")
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f", "schema_version": 3}
+    cells = [setup, new_code_cell("ds = load()\nx = 1\ny = 2"), answer]
+    assert names_missing_when_graded(cells) == {"f": ["ds"]}  # x, y, k are the answer's own
+
+
+def test_the_course_answers_need_no_course_cell_the_graded_run_skips():
+    """The solutions' answers read only what the graded-run cells and the answers define (the quiz's answer reads
+    `numbers`, which its own tagged cell computes): untag that cell and this fails, as the grade would."""
+    from cutmix_course.notebook.self_check import names_missing_when_graded
+
+    solutions = Path(__file__).resolve().parents[2] / "solutions" / "cutout_cutmix"
+    found = {nb.name: names_missing_when_graded(nbformat.read(nb, as_version=4).cells)
+             for nb in sorted(solutions.glob("*.ipynb"))}
+    assert len(found) == 6 and not any(found.values()), found

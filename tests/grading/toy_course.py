@@ -36,6 +36,12 @@ def _nbgrader(cell, grade_id, *, grade=False, solution=False, locked=False, poin
     return cell
 
 
+def _setup(cell):
+    """A course cell the graded run executes (the grader runs no other course code cell)."""
+    cell.metadata["tags"] = ["graded-run"]
+    return cell
+
+
 def _notebook(cells):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -114,12 +120,12 @@ def source_notebooks() -> dict[str, nbformat.NotebookNode]:
     """The instructor version of the toy assignment (solutions and hidden tests)."""
     cutout = _notebook([
         _nbgrader(new_markdown_cell("# Toy Cutout\nImplement Cutout for one image."), "intro", locked=True),
-        new_code_cell("import torch"),
+        _setup(new_code_cell("import torch")),
         _nbgrader(new_code_cell(CUTOUT_SOLUTION), "cutout_one", solution=True),
         _nbgrader(new_code_cell(CUTOUT_TEST), "test_cutout_one", grade=True, locked=True, points=2),
     ])
     basics = _notebook([
-        new_code_cell("import warnings"),
+        _setup(new_code_cell("import warnings")),
         _nbgrader(new_code_cell(MEAN_SOLUTION), "mean", solution=True),
         _nbgrader(new_markdown_cell("The next cell tests `mean`."), "about_mean_test", locked=True),
         _nbgrader(new_code_cell(MEAN_TEST), "test_mean", grade=True, locked=True, points=2),

@@ -193,27 +193,52 @@ def test_the_kit_runs_from_its_own_folder_with_its_own_package(unpacked, monkeyp
     assert re.search(r"\d+ passed", result.stdout) and "skipped" not in result.stdout
 
 
+def ex_find(nb, gid):
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def ex_solution(nb, gid):
+    return nb.cells[ex_find(nb, gid)].source
+
+
 @pytest.mark.slow
 def test_make_check_lists_each_public_check(unpacked, tmp_path):
-    """The kit's `make check` on the untouched release: nothing passes, every check is not answered yet (exit 1);
-    on the solution every check passes (exit 0); a wrong Cutout fails with what the check said."""
+    """The kit's `make check` on the untouched release: nothing passes, every check is not answered yet (exit 0: work
+    to do, not a fault; no kernel warning); on the solution every check passes; a wrong Cutout fails with what the
+    check said; a course cell the student broke runs as released, as it does in grading."""
     folder, _, _ = unpacked
     result = subprocess.run([sys.executable, "-m", "cutmix_course", "check", "notebooks/cutout_cutmix/02_cutout.ipynb"],
                             cwd=folder, env=_kit_env(folder), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "without encryption" not in result.stdout + result.stderr
     assert re.search(r"test_cutout_one\s+not answered yet", result.stdout)
     assert "0 passed, 2 not answered yet, 0 failed, 0 not run" in result.stdout
 
     solution = nbformat.read(SOLUTIONS / "02_cutout.ipynb", as_version=4)
     (tmp_path / "good").mkdir()
     nbformat.write(solution, tmp_path / "good" / "02_cutout.ipynb")
-    rows = self_check.run_notebook(tmp_path / "good" / "02_cutout.ipynb")
+    rows, warnings = self_check.run_notebook(tmp_path / "good" / "02_cutout.ipynb")
+    assert warnings == []
     assert [(r["grade_id"], r["status"]) for r in rows] == [("test_cutout_one", "passed"),
                                                             ("test_cutout_batch", "passed")]
     cell = next(c for c in solution.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "cutout_one")
     cell.source = "def cutout_one(image, size, cy, cx):\n    return image.clone()\n"
     (tmp_path / "bad").mkdir()
     nbformat.write(solution, tmp_path / "bad" / "02_cutout.ipynb")
-    rows = {r["grade_id"]: r for r in self_check.run_notebook(tmp_path / "bad" / "02_cutout.ipynb")}
+    rows = {r["grade_id"]: r for r in self_check.run_notebook(tmp_path / "bad" / "02_cutout.ipynb")[0]}
     assert rows["test_cutout_one"]["status"] == "failed" and rows["test_cutout_one"]["message"]
     assert rows["test_cutout_batch"]["status"] == "passed"
+
+    # the release's own notebook, answered, with its set-up cell broken by the student: it runs as released (their
+    # broken copy after it), as in grading
+    release = nbformat.read(folder / "notebooks" / "cutout_cutmix" / "02_cutout.ipynb", as_version=4)
+    for gid in ("cutout_one", "cutout_batch"):
+        release.cells[ex_find(release, gid)].source = "".join(
+            line + "\n" for line in ex_solution(solution, gid).splitlines() if "SOLUTION" not in line)
+    setup = next(c for c in release.cells if c.cell_type == "code")
+    setup.source = "import torch\nraise RuntimeError('my set-up')\n" + setup.source
+    (tmp_path / "edited").mkdir()
+    nbformat.write(release, tmp_path / "edited" / "02_cutout.ipynb")
+    rows, warnings = self_check.run_notebook(tmp_path / "edited" / "02_cutout.ipynb")
+    assert warnings == []
+    assert {r["grade_id"]: r["status"] for r in rows} == {"test_cutout_one": "passed", "test_cutout_batch": "passed"}

@@ -15,9 +15,9 @@ from nbgrader.preprocessors import (
 from traitlets import Instance
 
 from .findings import RESOURCES_KEY, GradingState
-from .preprocessors import GuardedExecute, HideHiddenTests, RestoringOverwriteCells, TestCellPolicy
+from .preprocessors import CourseCells, GuardedExecute, HideHiddenTests, RestoringOverwriteCells, TestCellPolicy
 
-SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoringOverwriteCells, CheckCellMetadata]
+SANITIZE = [ClearOutput, DeduplicateIds, CourseCells, OverwriteKernelspec, RestoringOverwriteCells, CheckCellMetadata]
 AUTOGRADE = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, TestCellPolicy, SaveAutoGrades,
              AssignLatePenalties, CheckCellMetadata]
 FEEDBACK = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -27,10 +27,11 @@ SYSTEM_READ_ONLY = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/a
 
 
 def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], env: dict, cwd: str,
-                  tmp_mb: int = 512) -> list[str]:
+                  tmp_mb: int = 512, work_mb: int = 0, seeds: dict[str, str] | None = None) -> list[str]:
     """`cmd` wrapped in bubblewrap: new user/pid/net/ipc/uts namespaces, all capabilities dropped, uid 65534,
     a fresh root with `read_only` paths bound read-only, `binds` (host -> sandbox) writable, a private /tmp and
-    /dev/shm of `tmp_mb` MiB each (RAM-backed: the size is what bounds them, the cgroup counts them)."""
+    /dev/shm of `tmp_mb` MiB each (RAM-backed: the size is what bounds them, the cgroup counts them). With `work_mb`,
+    the working folder `cwd` is a tmpfs of that size too, and `seeds` (host -> sandbox) are bound read-only in it."""
     args = ["bwrap", "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
             "--hostname", "grader", "--clearenv"]
@@ -41,8 +42,12 @@ def bwrap_command(cmd: list[str], read_only: list[str], binds: dict[str, str], e
              "/tmp", "--dir", "/tmp/home"]
     for path in [*SYSTEM_READ_ONLY, *read_only]:
         args += ["--ro-bind-try", path, path]
+    if work_mb:
+        args += ["--size", str(work_mb << 20), "--tmpfs", cwd]
     for src, dst in binds.items():
         args += ["--bind", src, dst]
+    for src, dst in (seeds or {}).items():
+        args += ["--ro-bind", src, dst]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, "--chdir", cwd, "--", *cmd]
@@ -127,6 +132,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory_mb = Integer(3072).tag(config=True)
     file_size_mb = Integer(1024).tag(config=True)  # RLIMIT_FSIZE: no single file larger than this
     tmp_mb = Integer(512).tag(config=True)         # size of the kernel's /tmp and of its /dev/shm
+    work_mb = Integer(512).tag(config=True)        # size of its working folder (bwrap: a tmpfs, emptied per kernel)
     pids_max = Integer(512).tag(config=True)       # processes and threads of one kernel (its cgroup)
     cpus = Float(0.0).tag(config=True)             # CPU time per wall second of one kernel (its cgroup); 0: its
     # worker's share of the cores (OMP_NUM_THREADS, which the local pool sets to cores / workers), else all of them
@@ -194,14 +200,19 @@ class SandboxedKernelManager(AsyncKernelManager):
                               readable=["/proc", "/sys", *SYSTEM_READ_ONLY, *self.read_only],
                               writable=[workdir, self._sockdir, "/tmp", "/dev"]).to_env())
         if self.sandbox == "bwrap":
-            kernel_cmd = bwrap_command(kernel_cmd, self.read_only, {scratch: workdir, self._sockdir: self._sockdir},
-                                       env, workdir, tmp_mb=self.tmp_mb)
+            # the working folder is a sized tmpfs (the grader runs no cell that keeps files for a later notebook);
+            # the submitted notebooks are bound into it read-only
+            seeds = {os.path.join(scratch, SUBMITTED_DIR): os.path.join(workdir, SUBMITTED_DIR)} if self.submitted \
+                else {}
+            kernel_cmd = bwrap_command(kernel_cmd, self.read_only, {self._sockdir: self._sockdir}, env, workdir,
+                                       tmp_mb=self.tmp_mb, work_mb=self.work_mb, seeds=seeds)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             kw["env"] = env
             kw["cwd"] = scratch
         self._cgroup, self.limits_note = CgroupLimits.create(
-            Limits(pids=self.pids_max, memory_mb=self.memory_mb + 2 * self.tmp_mb + 512, cpus=self._cpu_share()))
+            Limits(pids=self.pids_max, memory_mb=self.memory_mb + 2 * self.tmp_mb + self.work_mb + 512,
+                   cpus=self._cpu_share()))
         join = self._cgroup.open_for_joining() if self._cgroup else []
         read_end, write_end = os.pipe()
         kw.update(stdout=write_end, stderr=write_end, preexec_fn=_child_setup(join))

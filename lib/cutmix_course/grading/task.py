@@ -241,6 +241,7 @@ def _write_tree(folder: Path, files: dict) -> None:
 def _student_config(task: StudentTask, root: Path, submitted: Path, *, scratch: Path, kernel_logs: Path):
     """The nbgrader configuration of the student's course at `root`: the run's options and the student's sandbox."""
     from .converters import configure
+    from .preprocessors.guarded_execute import trusted_tests
 
     student = task.submission.student
     config = course_config(root, task.course.assignment)
@@ -250,18 +251,23 @@ def _student_config(task: StudentTask, root: Path, submitted: Path, *, scratch: 
     config.SandboxedKernelManager.log_dir = str(kernel_logs)
     config.SandboxedKernelManager.student = student  # CUTMIX_STUDENT in the kernel: hidden tests seed numbers with it
     config.SandboxedKernelManager.submitted = str(submitted)  # CUTMIX_SUBMITTED: what answers.load reads while grading
-    config.GuardedExecute.trusted_tests = _course_tests(task.course)
+    course = _course_notebooks(task.course)
+    config.CourseCells.course = {name: text for name, (text, _) in course.items()}
+    config.GuardedExecute.trusted_tests = trusted_tests({name: nb for name, (_, nb) in course.items()})
     return config
 
 
-def _course_tests(course: CourseBundle) -> dict:
-    """Each course notebook's test code by grade_id, read from the course's source (see GuardedExecute)."""
+def _course_notebooks(course: CourseBundle) -> dict:
+    """notebook name -> (JSON text, NotebookNode) of the course's source: what CourseCells rebuilds each graded
+    notebook from, and where GuardedExecute takes the test code (never from the submission)."""
     import nbformat
 
-    from .preprocessors.guarded_execute import trusted_tests
-
-    return trusted_tests({nb: nbformat.reads(course.source[f"{nb}.ipynb"].decode("utf-8"), as_version=4)
-                          for nb in course.notebooks if f"{nb}.ipynb" in course.source})
+    found = {}
+    for name in course.notebooks:
+        if f"{name}.ipynb" in course.source:
+            text = course.source[f"{name}.ipynb"].decode("utf-8")
+            found[name] = (text, nbformat.reads(text, as_version=4))
+    return found
 
 
 def _autograde(space: _Workspace, notebooks: tuple, state: GradingState, ungradable: dict,

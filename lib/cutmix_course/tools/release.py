@@ -10,6 +10,9 @@ command line, the formgrader or `python -m cutmix_course grade`) always makes th
   answered yet (the test cells and top-level stubs), so `pytest --nbval-lax notebooks/` runs clean. The
   solutions carry no such tag: there, nbval fails on any exception, including a failing test.
 
+A third, `RecordCourseCells`, runs last: it writes the release's code cells into the notebook's metadata, so the
+student's `make check` runs the course's cells as released and the answers, as the grader does.
+
 `refresh_outputs` re-runs the instructor notebooks in quick mode and stores the outputs of the checked cells only
 (run it after editing one of them: `python -m cutmix_course release --refresh-outputs`).
 """
@@ -28,7 +31,7 @@ from nbgrader.preprocessors import ClearOutput, NbGraderPreprocessor
 from ..grading.course_folders import course_folders
 from ..notebook import environment, paths
 from ..notebook.paths import ASSIGNMENT
-from ..notebook.self_check import is_test_cell
+from ..notebook.self_check import is_test_cell, record_course_cells
 
 CHECK_TAG = "nbval-check-output"
 RAISES_TAG = "raises-exception"
@@ -65,6 +68,14 @@ class TagRaisingCells(NbGraderPreprocessor):
         return cell, resources
 
 
+class RecordCourseCells(NbGraderPreprocessor):
+    """Record the release's code cells in its metadata (see notebook.self_check.as_graded)."""
+
+    def preprocess(self, nb, resources):
+        record_course_cells(nb)
+        return nb, resources
+
+
 def _release_preprocessors() -> list:
     out = []
     for pp in GenerateAssignment.class_traits()["preprocessors"].default():
@@ -72,7 +83,7 @@ def _release_preprocessors() -> list:
     if TagRaisingCells not in out:
         raise RuntimeError("nbgrader's GenerateAssignment no longer uses ClearOutput; "
                            "update cutmix_course.tools.release")
-    return out
+    return [*out, RecordCourseCells]
 
 
 RELEASE_PREPROCESSORS = _release_preprocessors()

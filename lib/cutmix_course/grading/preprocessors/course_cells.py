@@ -1,0 +1,27 @@
+"""The graded notebook is the course's own, with the student's answers in it."""
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Dict
+
+from ...notebook.self_check import graded_cells
+
+
+class CourseCells(NbGraderPreprocessor):
+    """Rebuild the submitted notebook from the course's copy (see notebook.self_check.graded_cells): the course's
+    cells with its metadata, the student's answer cells matched by grade_id, a course cell the student edited as
+    released; the cells the student added (and their edited copies of course cells) run where they were, with no
+    nbgrader role. Nothing of the course's solution runs as the student's. Of the course's own code cells only those
+    tagged graded-run (the set-up cell) run: the data, figures, training and explorers decide no point (`make check`
+    warns of an answer that reads a name only they define)."""
+
+    course = Dict(help="notebook name -> the course's source notebook (nbformat JSON text); a notebook the course "
+                       "does not have is not graded").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        name = (resources.get("nbgrader") or {}).get("notebook")
+        if name not in self.course:
+            raise ValueError(f"the course has no notebook {name!r} to grade this submission against")
+        # of the course's code only what a verdict needs runs: the set-up cell(s), the answers and the tests (the
+        # student's added cells run too, where they were)
+        nb.cells, _ = graded_cells(nbformat.reads(self.course[name], as_version=4).cells, nb.cells, only_needed=True)
+        return nb, resources
