@@ -3,7 +3,10 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict
 
+from ...notebook.regions import without_region
 from ...notebook.self_check import graded_cells
+from ..findings import state_of
+from ..problems import Problem
 
 
 class CourseCells(NbGraderPreprocessor):
@@ -23,5 +26,25 @@ class CourseCells(NbGraderPreprocessor):
             raise ValueError(f"the course has no notebook {name!r} to grade this submission against")
         # of the course's code only what a verdict needs runs: the set-up cell(s), the answers and the tests (the
         # student's added cells run too, where they were)
-        nb.cells, _ = graded_cells(nbformat.reads(self.course[name], as_version=4).cells, nb.cells, only_needed=True)
+        course = nbformat.reads(self.course[name], as_version=4).cells
+        self._note_restored(course, nb.cells, state_of(resources))
+        nb.cells, _ = graded_cells(course, nb.cells, only_needed=True)
         return nb, resources
+
+    @staticmethod
+    def _note_restored(course, submitted, state) -> None:
+        """Record each locked or test cell of the course that the submission lacks or changed: put back."""
+        by_id = {}
+        for cell in submitted:
+            by_id.setdefault(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"), cell)
+        for cell in course:
+            meta = cell.metadata.get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if gid is None or meta.get("solution") or not (meta.get("locked") or meta.get("grade")):
+                continue
+            mine = by_id.get(gid)
+            if mine is None:
+                state.note(Problem.RESTORED, f"cell {gid!r} was missing: added back from the course")
+            elif mine.source not in (cell.source,
+                                     without_region(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")):
+                state.note(Problem.RESTORED, f"locked cell {gid!r} was edited: restored from the course")
