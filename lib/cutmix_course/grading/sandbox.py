@@ -132,7 +132,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory_mb = Integer(3072).tag(config=True)
     file_size_mb = Integer(1024).tag(config=True)  # RLIMIT_FSIZE: no single file larger than this
     tmp_mb = Integer(512).tag(config=True)         # size of the kernel's /tmp and of its /dev/shm
-    work_mb = Integer(512).tag(config=True)        # size of its working folder (bwrap: a tmpfs, emptied per kernel)
+    work_mb = Integer(0).tag(config=True)  # >0: its working folder is a tmpfs of this size (bwrap), emptied per kernel
     pids_max = Integer(512).tag(config=True)       # processes and threads of one kernel (its cgroup)
     cpus = Float(0.0).tag(config=True)             # CPU time per wall second of one kernel (its cgroup); 0: its
     # worker's share of the cores (OMP_NUM_THREADS, which the local pool sets to cores / workers), else all of them
@@ -200,11 +200,14 @@ class SandboxedKernelManager(AsyncKernelManager):
                               readable=["/proc", "/sys", *SYSTEM_READ_ONLY, *self.read_only],
                               writable=[workdir, self._sockdir, "/tmp", "/dev"]).to_env())
         if self.sandbox == "bwrap":
-            # the working folder is a sized tmpfs (the grader runs no cell that keeps files for a later notebook);
-            # the submitted notebooks are bound into it read-only
-            seeds = {os.path.join(scratch, SUBMITTED_DIR): os.path.join(workdir, SUBMITTED_DIR)} if self.submitted \
-                else {}
-            kernel_cmd = bwrap_command(kernel_cmd, self.read_only, {self._sockdir: self._sockdir}, env, workdir,
+            # work_mb: the working folder is a sized tmpfs (nothing in it outlives the kernel), the submitted
+            # notebooks bound into it read-only; 0: the student's scratch folder, bounded per file only
+            binds, seeds = {self._sockdir: self._sockdir}, {}
+            if not self.work_mb:
+                binds[scratch] = workdir
+            elif self.submitted:
+                seeds[os.path.join(scratch, SUBMITTED_DIR)] = os.path.join(workdir, SUBMITTED_DIR)
+            kernel_cmd = bwrap_command(kernel_cmd, self.read_only, binds, env, workdir,
                                        tmp_mb=self.tmp_mb, work_mb=self.work_mb, seeds=seeds)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:

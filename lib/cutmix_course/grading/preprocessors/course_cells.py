@@ -34,7 +34,11 @@ class CourseCells(NbGraderPreprocessor):
     @staticmethod
     def _note_restored(course, submitted, state) -> None:
         """Record each locked or test cell of the course that the submission lacks or changed: put back."""
-        by_id = {}
+        by_id, known = {}, {c.metadata.get("nbgrader", {}).get("grade_id") for c in course}
+        for cell in submitted:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid is not None and gid not in known:
+                state.note(Problem.RESTORED, f"a cell has an unknown grade_id {gid!r}: run as the student's own cell")
         for cell in submitted:
             by_id.setdefault(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"), cell)
         for cell in course:
