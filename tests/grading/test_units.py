@@ -378,3 +378,19 @@ def test_the_course_answers_need_no_course_cell_the_graded_run_skips():
     found = {nb.name: names_missing_when_graded(nbformat.read(nb, as_version=4).cells)
              for nb in sorted(solutions.glob("*.ipynb"))}
     assert len(found) == 6 and not any(found.values()), found
+
+
+def test_without_keep_added_only_the_courses_cells_and_the_answers_run():
+    """The switch for leaving the student's own cells out of the graded run (not yet the grader's default)."""
+    from cutmix_course.notebook.self_check import graded_cells
+
+    answer = new_code_cell("def f(x):\n    return x")
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f", "schema_version": 3}
+    course = [new_code_cell("import torch"), answer, _test_cell("assert f(1) == 1")]
+    mine = [new_code_cell("import torch"), new_code_cell("HELPER = 1"), new_code_cell("def f(x):\n    return HELPER"),
+            _test_cell("assert f(1) == 1")]
+    mine[2].metadata["nbgrader"] = dict(answer.metadata["nbgrader"])
+    assert [c.source for c in graded_cells(course, mine)] == [
+        "import torch", "HELPER = 1", "def f(x):\n    return HELPER", "assert f(1) == 1"]
+    assert [c.source for c in graded_cells(course, mine, keep_added=False)] == [
+        "import torch", "def f(x):\n    return HELPER", "assert f(1) == 1"]

@@ -36,8 +36,9 @@ def runs_when_graded(cell) -> bool:
                                           or GRADED_RUN_TAG in cell.get("metadata", {}).get("tags", [])))
 
 
-def _top_level_names(source: str) -> set[str]:
-    """Names a cell binds (assignments, definitions, imports), by a plain parse; nothing where it does not parse."""
+def _bound_names(source: str) -> set[str]:
+    """Names a cell binds anywhere (assignments, definitions, parameters, imports), by a plain parse; nothing where it
+    does not parse."""
     import ast
 
     try:
@@ -62,8 +63,8 @@ def names_missing_when_graded(cells) -> dict[str, list[str]]:
     runs_when_graded): such an answer passes its public check and fails when graded."""
     import ast
 
-    defined = set().union(*[_top_level_names(c.source) for c in cells if runs_when_graded(c)])
-    skipped_only = set().union(*[_top_level_names(c.source) for c in cells
+    defined = set().union(*[_bound_names(c.source) for c in cells if runs_when_graded(c)])
+    skipped_only = set().union(*[_bound_names(c.source) for c in cells
                                  if c.cell_type == "code" and not runs_when_graded(c)]) - defined
     found = {}
     for cell in cells:
@@ -74,20 +75,19 @@ def names_missing_when_graded(cells) -> dict[str, list[str]]:
         except (SyntaxError, ValueError):
             continue
         read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        missing = sorted((read & skipped_only) - _top_level_names(cell.source))
+        missing = sorted((read & skipped_only) - _bound_names(cell.source))
         if missing:
             found[cell.metadata["nbgrader"].get("grade_id", "?")] = missing
     return found
 
 
-def graded_cells(course_cells, submitted_cells, keep_added: bool = True, only_needed: bool = False
-                 ) -> tuple[list, list]:
-    """The cells a graded run executes, and the submitted code cells that are not the course's. Every cell of
+def graded_cells(course_cells, submitted_cells, keep_added: bool = True, only_needed: bool = False) -> list:
+    """The cells a graded run executes. Every cell of
     `course_cells` as the course has it, in its order and with its metadata, except that each answer cell (a solution
     cell, matched by grade_id and cell type; the first one) takes the submitted source; a missing answer stays
     missing. A submitted code cell that is neither an answer nor a course cell as released (a cell the student added,
-    a course cell they edited, a second copy of an answer) is returned in the second list and, with `keep_added`,
-    runs right after the course cell it followed in the submission. With `only_needed` (the grader), a course code
+    a course cell they edited, a second copy of an answer) runs, with `keep_added`, right after the course cell it
+    followed in the submission. With `only_needed` (the grader), a course code
     cell that is not runs_when_graded is not run. The grader and `make check` run what this returns."""
     answers = {}
     for cell in submitted_cells:
@@ -106,14 +106,13 @@ def graded_cells(course_cells, submitted_cells, keep_added: bool = True, only_ne
         if not is_solution(cell):
             for text in (cell.source, without_region(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")):
                 released.setdefault(text, index)
-    after, left_out, anchor = {}, [], -1
+    after, anchor = {}, -1
     for cell in submitted_cells:
         if id(cell) in position:
             anchor = position[id(cell)]
         elif cell.source in released:
             anchor = released[cell.source]
         elif cell.cell_type == "code" and cell.source.strip():
-            left_out.append(cell)
             after.setdefault(anchor, []).append(cell)
     answered = {index: cell for cell in submitted_cells if (index := position.get(id(cell))) is not None}
 
@@ -135,7 +134,7 @@ def graded_cells(course_cells, submitted_cells, keep_added: bool = True, only_ne
         if not only_needed or cell.cell_type != "code" or runs_when_graded(cell):
             cells.append(cell)
         cells += added(index)
-    return cells, left_out
+    return cells
 
 
 def record_course_cells(nb) -> None:
@@ -158,7 +157,7 @@ def as_graded(nb) -> None:
         return
     course = [new_code_cell(entry.get("source", ""), metadata={k: entry[k] for k in ("nbgrader", "tags") if k in entry})
               for entry in recorded]
-    nb.cells, _ = graded_cells(course, [c for c in nb.cells if c.cell_type == "code"])
+    nb.cells = graded_cells(course, [c for c in nb.cells if c.cell_type == "code"])
 
 
 def _error(outputs) -> tuple[str, str] | None:

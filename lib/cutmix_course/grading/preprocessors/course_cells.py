@@ -28,7 +28,7 @@ class CourseCells(NbGraderPreprocessor):
         # student's added cells run too, where they were)
         course = nbformat.reads(self.course[name], as_version=4).cells
         self._note_restored(course, nb.cells, state_of(resources))
-        nb.cells, _ = graded_cells(course, nb.cells, only_needed=True)
+        nb.cells = graded_cells(course, nb.cells, only_needed=True)
         return nb, resources
 
     @staticmethod
@@ -39,8 +39,7 @@ class CourseCells(NbGraderPreprocessor):
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if gid is not None and gid not in known:
                 state.note(Problem.RESTORED, f"a cell has an unknown grade_id {gid!r}: run as the student's own cell")
-        for cell in submitted:
-            by_id.setdefault(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"), cell)
+            by_id.setdefault(gid, cell)
         for cell in course:
             meta = cell.metadata.get("nbgrader", {})
             gid = meta.get("grade_id")
