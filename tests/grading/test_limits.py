@@ -128,9 +128,10 @@ def test_hogs_cost_only_their_own_notebook_and_a_classmate_keeps_its_timing(cour
     wrong = [w for w in ex.mismatches(run, {"assignment": tc.ASSIGNMENT, "students": expected})
              if not w.startswith("h0-cpu-burner:")]
     assert not wrong, "\n".join(wrong)
-    # the burner's spinners share its one CPU with its own kernel: whether its tests then time out is its business
+    # the burner's spinners share its one CPU with its own kernel: whether its tests then time out, or its kernel
+    # dies while the timed-out cell is interrupted (CI saw both), is its business; the classmate's timing is not
     burner = run.by_student()["h0-cpu-burner"]
-    assert {k for k, _, _ in burner.problems} <= {"missing", "timeout"}, burner.problem_text()
+    assert {k for k, _, _ in burner.problems} <= {"missing", "timeout", "kernel died"}, burner.problem_text()
     results = run.by_student()
     assert all(results[s].notebooks["02_basics"].cells == {t: tc.POINTS[t] for t in tests}
                for s in results if s != "h0-cpu-burner")
