@@ -185,6 +185,16 @@ def test_cutout_one_modifying_its_input(capsys):
     assert "the image passed in is left unchanged" in lines
 
 
+def test_cutout_one_zeroing_the_first_channel_only(capsys):
+    def first_channel(image, size, cy, cx):  # the plausible `out[0, rows, cols] = 0`
+        out = image.clone()
+        out[0, max(cy - size // 2, 0):cy - size // 2 + size, max(cx - size // 2, 0):cx - size // 2 + size] = 0
+        return out
+
+    lines, out = failed(checks.check_cutout_one, first_channel, capsys)
+    assert lines == ["hidden pixels are set to 0"] and "in every channel, not just the first" in out
+
+
 def test_cutout_batch_that_never_clips(capsys):
     def never_clips(images, size, generator=None):  # centres drawn so that the square always fits
         b, _, h, w = images.shape
