@@ -3,6 +3,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -105,13 +106,15 @@ def test_trace_command_writes_the_report(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for title in ("Data flow", "Training trace: baseline", "Training trace: Cutout", "Training trace: CutMix",
-                  "Comparison", "Prediction trace"):
+                  "Training trace: Cutout→CutMix", "Comparison", "The course page's trace beside the Cutout→CutMix run",
+                  "The page's key insight, clause by clause", "Prediction trace"):
         assert f"== {title}" in proc.stdout
     report = (out / "report.md").read_text()
     for png in ("examples.png", "cutout.png", "cutmix.png", "curves.png", "occlusion.png", "prediction_trace.png"):
         assert (out / png).stat().st_size > 5000 and f"]({png})" in report
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["runs"]) == {"baseline", "Cutout", "CutMix"}
+    assert set(summary["runs"]) == {"baseline", "Cutout", "CutMix", "Cutout→CutMix"}
+    assert trace_tables.KEY_INSIGHT in report and "Training converged with strong performance" in report
     assert 0.0 <= summary["runs"]["CutMix"]["test_acc"] <= 1.0
     assert set(summary["occlusion"]["baseline"]) == {"center", "random"}
 
@@ -142,7 +145,60 @@ def test_the_pages_table_sits_beside_the_runs_rows_at_its_epochs():
     assert [r["epoch"] for r in table] == [1, 5, 10, 15, 20]
     assert (table[0]["page: loss"], table[0]["page: accuracy"]) == ("1.20", "45%")
     assert (table[4]["page: loss"], table[4]["page: accuracy"]) == ("0.30", "90%")
-    assert table[1]["page: loss"] == table[2]["page: accuracy"] == "-"  # the page states only its first and last row
+    assert (table[2]["page: loss"], table[2]["page: accuracy"]) == ("0.50", "80%")  # the page gives all five rows
+    assert table[3]["page: observation"] == "Loss low, accuracy high, good generalization"  # its words
     assert table[2]["your train loss"] == f"{2.0 - 1.0:.3f}" and table[2]["your test acc"] == f"{0.28 + 0.2:.1%}"
     assert table[2]["your observation"] == trace_tables.observe(h.epochs, 9, 10)  # epoch 10 is the 10th record
     assert table[3]["your train loss"] == table[4]["your train loss"] == "not run"  # the run stopped at epoch 11
+
+
+def test_the_pages_rows_are_the_pages_words_and_numbers():
+    page = (Path(__file__).parents[2] / ".." / "shared" / "course-page" / "page.txt")
+    if not page.exists():
+        pytest.skip("the course page is not beside this checkout")
+    text = page.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for epoch, row in trace_tables.PAGE_TRACE.items():  # the page runs its cells together: "11.20.45Model starts..."
+        tail = f"{row['accuracy']:.2f}{row['observation']}"
+        found = [line for line in lines if line.startswith(str(epoch)) and line.endswith(tail)]
+        assert len(found) == 1 and float(found[0][len(str(epoch)):-len(tail)]) == row["loss"], (epoch, found)
+    assert trace_tables.KEY_INSIGHT in text
+    assert all(line.rstrip() in text for line in trace_tables.PAGE_LOSS_PLOT.splitlines())
+
+
+def _two_runs(base_final, aug_final):
+    keys = History.EPOCH_KEYS
+    return {name: History({}, "synthetic", list("abcdefghij"), "cpu", [dict(zip(keys, (1, *final, 1.0)))])
+            for name, final in (("baseline", base_final), ("Cutout→CutMix", aug_final))}
+
+
+def test_the_key_insight_is_judged_clause_by_clause_from_the_numbers():
+    # train loss, train acc, clean train acc, test loss, test acc
+    runs = _two_runs((0.40, 0.95, 0.98, 0.90, 0.70), (0.95, 0.60, 0.85, 0.80, 0.72))
+    rows = trace_tables.key_insight_clauses(runs, {"baseline": {16: 0.40}, "Cutout→CutMix": {16: 0.55}})
+    verdicts = {(r["clause"], r["measured by"].split(" (")[0]): r["supported by this run"] for r in rows}
+    assert verdicts == {
+        ("more varied and challenging", "training loss on the training batches"): "yes",
+        ("more varied and challenging", "accuracy on clean training images"): "yes",
+        ("lower loss", "training loss on the training batches"): "no",  # the augmented run's training loss is higher
+        ("lower loss", "loss on the test images"): "yes",
+        ("higher accuracy", "accuracy on clean test images"): "yes",
+        ("generalizes well to new images", "gap: clean training accuracy − test accuracy"): "yes",
+        ("generalizes well to new images", "test accuracy with a 16-px square over the centre"): "yes",
+    }
+    assert rows[4]["baseline"] == "70.0%" and rows[4]["Cutout→CutMix"] == "72.0%"
+    assert rows[5]["baseline"] == "+28.0%" and rows[5]["Cutout→CutMix"] == "+13.0%"
+    # the same numbers the other way round: every clause the augmented run bore out now fails, and the other way
+    swapped = trace_tables.key_insight_clauses({"baseline": runs["Cutout→CutMix"], "Cutout→CutMix": runs["baseline"]},
+                                               {"baseline": {16: 0.55}, "Cutout→CutMix": {16: 0.40}})
+    assert [r["supported by this run"] for r in swapped] == ["no", "no", "yes", "no", "no", "no", "no"]
+
+
+def test_the_floor_table_has_both_columns_from_the_same_draws():
+    rows = trace_tables.floor_table(10)
+    onehot, mixed = rows
+    assert onehot["floor without label smoothing"] == "0.000"
+    assert onehot["floor with label smoothing 0.1"] == f"{trace_tables.target_entropy(torch.eye(10), 0.1):.3f}"
+    assert float(mixed["floor without label smoothing"]) == pytest.approx(
+        trace_tables.loss_floors(10, label_smoothing=0.0)["CutMix labels"], abs=5e-4)
+    assert 0.3 < float(mixed["floor without label smoothing"]) < math.log(2)  # λ ~ Beta(1, 1): about 0.47 nats

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_RUNS = ("none", "cutout", "cutmix")
+DEFAULT_RUNS = ("none", "cutout", "cutmix", "cutout+cutmix")  # the last is the course page's pipeline
 QUICK = {"n_train": 1000, "n_test": 500, "epochs": 2}  # --quick: a smoke run
 
 
@@ -136,7 +136,15 @@ def comparison_rows(histories: dict, occlusion: dict) -> list[dict]:
 
 
 def trace_sections(report: Report, data, models: dict, histories: dict, occlusion: dict, args) -> None:
-    from ..notebook.trace_tables import data_flow, markdown_table, prediction_trace, training_trace
+    from ..notebook.trace_tables import (
+        KEY_INSIGHT,
+        data_flow,
+        key_insight_clauses,
+        markdown_table,
+        page_comparison,
+        prediction_trace,
+        training_trace,
+    )
 
     first = next(iter(models.values()))
     report.section("Data flow", markdown_table(data_flow(data, first, args.batch_size, args.cutout_size, args.alpha,
@@ -145,6 +153,13 @@ def trace_sections(report: Report, data, models: dict, histories: dict, occlusio
         report.section(f"Training trace: {name} ({sum(hist.column('seconds')):.0f} s, device {hist.device})",
                        markdown_table(training_trace(hist)))
     report.section("Comparison", markdown_table(comparison_rows(histories, occlusion)))
+    if "Cutout→CutMix" in histories:  # the page's pipeline: its five rows beside the run, its key insight judged
+        report.section("The course page's trace beside the Cutout→CutMix run",
+                       markdown_table(page_comparison(histories["Cutout→CutMix"])))
+        if "baseline" in histories:
+            centre = {name: by_where["center"] for name, by_where in occlusion.items()}
+            report.section("The page's key insight, clause by clause (Cutout→CutMix against the baseline)",
+                           f"> {KEY_INSIGHT}\n\n" + markdown_table(key_insight_clauses(histories, centre)))
     name, model = list(models.items())[-1]  # the prediction trace of the last model on the first test image
     truth = data.classes[int(data.test_labels[0])]
     report.section(f"Prediction trace ({name} model, first test image, true class: {truth})",
