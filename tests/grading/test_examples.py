@@ -72,6 +72,10 @@ def test_bundled_examples_grade_as_expected(tmp_path):
     by_hand = 2.0  # 06_quiz/reflection waits for the instructor: the good ones score everything else
     assert all(run.by_student()[s].raw_score == run.by_student()[s].max_score - by_hand for s in good)
     assert all(run.by_student()[s].manual == ["06_quiz/reflection"] for s in good)
+    for s in good:  # the reflection's model answer and rubric come with the feedback (the release has neither)
+        page = ex.page_text(run.feedback / s / ASSIGNMENT / "06_quiz.html")
+        assert "model answer and rubric for reflection" in page and "Rubric." in page, s
+    assert "Rubric." not in (COURSE / "notebooks" / ASSIGNMENT / "06_quiz.ipynb").read_text(encoding="utf-8")
     _check_attacks(run)
     _check_read_the_grader(run)
     _check_similarity(run)

@@ -79,6 +79,31 @@ def test_feedback_hides_hidden_tests_and_their_tracebacks():
     assert nb.cells[0].outputs[0].traceback == ["AssertionError: f(7)"]
 
 
+def test_feedback_adds_the_model_answer_of_a_written_answer_and_no_code_solution():
+    from nbformat.v4 import new_markdown_cell
+
+    from cutmix_course.grading.preprocessors import ModelAnswers
+
+    def answer(cell, gid, grade):
+        cell.metadata["nbgrader"] = {"grade": grade, "solution": True, "locked": False, "grade_id": gid,
+                                     "points": 2 if grade else None, "schema_version": 3}
+        return cell
+
+    course = new_notebook(cells=[answer(new_markdown_cell("MODEL: the gap shrank. Rubric."), "reflection", True),
+                                 answer(new_code_cell("def f(x):\n    return 'SOLUTION'"), "answer_f", False),
+                                 answer(new_code_cell("x = 'GRADED CODE SOLUTION'"), "answer_x", True)])
+    submitted = new_notebook(cells=[answer(new_markdown_cell("my reflection"), "reflection", True),
+                                    answer(new_code_cell("def f(x):\n    return 1"), "answer_f", False),
+                                    answer(new_code_cell("x = 2"), "answer_x", True)])
+    pp = ModelAnswers(course={"06_quiz": nbformat.writes(course)})
+    nb, _ = pp(submitted, {"nbgrader": {"notebook": "06_quiz"}})  # as nbconvert calls it: only if enabled
+    assert [c.source for c in nb.cells][:2] == ["my reflection", nb.cells[1].source]
+    assert "MODEL: the gap shrank. Rubric." in nb.cells[1].source and "reflection" in nb.cells[1].source
+    assert "SOLUTION" not in json.dumps([c.source for c in nb.cells])  # code answers keep their solutions hidden
+    other, _ = pp(new_notebook(cells=[new_markdown_cell("x")]), {"nbgrader": {"notebook": "02_cutout"}})
+    assert [c.source for c in other.cells] == ["x"]
+
+
 def test_the_graded_notebook_is_the_courses_with_the_students_answers_and_own_cells():
     from nbformat.v4 import new_markdown_cell
 

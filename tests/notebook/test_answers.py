@@ -1,6 +1,8 @@
 """The student's own code and id (cutmix_course.notebook.answers): functions loaded from saved notebooks, per-student
-seeds, and notebook 6's graded numbers, which the hidden tests recompute with the id being graded (a classmate's do
-not fit)."""
+seeds, and notebook 6's graded predictions, which the hidden tests check for the case of the id being graded (a
+classmate's case is usually another)."""
+import functools
+import math
 import re
 from pathlib import Path
 
@@ -8,8 +10,7 @@ import nbformat
 import pytest
 import torch
 
-import plain
-from cutmix_course.notebook import answers, environment, hidden, quiz
+from cutmix_course.notebook import answers, checks, environment, hidden, quiz
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions" / "cutout_cutmix"
@@ -53,20 +54,32 @@ def test_seeds_are_stable_and_differ_between_students():
         quiz.course_seed("")
 
 
-def test_quiz_numbers_are_what_the_functions_give():
-    seed = quiz.course_seed("s1")
-    got = quiz.quiz_numbers(plain.cutout, lambda lam, h, w, generator=None: plain.rand_bbox(h, w, lam, generator),
-                               seed)
-    images = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) + 0.5
-    out = plain.cutout(images, 8, generator=torch.Generator().manual_seed(seed))
-    assert got["hidden_share"] == round(float((out == 0).all(1).float().mean()), 4)
-    x1, y1, x2, y2 = plain.rand_bbox(32, 32, 0.5, torch.Generator().manual_seed(seed)).tolist()
-    assert got["clipped_lambda"] == round(1 - (x2 - x1) * (y2 - y1) / 1024, 4)
-    # not every student gets the same numbers: what a classmate types does not fit
-    others = {tuple(quiz.quiz_numbers(plain.cutout, lambda lam, h, w, generator=None:
-                                         plain.rand_bbox(h, w, lam, generator), quiz.course_seed(f"s{i}")).values())
-              for i in range(10)}
-    assert len(others) >= 8
+def test_a_malformed_id_is_refused_with_what_was_expected(monkeypatch):
+    monkeypatch.delenv(environment.STUDENT, raising=False)
+    monkeypatch.delenv(environment.HUB_USER, raising=False)
+    for bad in ("", "  ", "s 42", "s42;rm", "-s42", "x" * 65, 42, None):
+        assert quiz.student_id(bad) is None, bad
+        assert "STUDENT_ID" in quiz.id_problem(bad), bad
+    assert "not an id: expected letters, digits" in quiz.id_problem("s 42")
+    assert quiz.id_problem("jane.doe@uni-x.edu") is None
+    assert quiz.student_id("jane.doe@uni-x.edu") == "jane.doe@uni-x.edu"
+    with pytest.raises(checks.CheckFailed, match="STUDENT_ID is a student id"):
+        checks.check_prediction("predicted_share", 0.1234, "s 42")
+    with pytest.raises(checks.CheckFailed, match="at most 4 decimals"):
+        checks.check_prediction("predicted_share", 0.12345, "s42")
+    with pytest.raises(NotImplementedError):
+        checks.check_prediction("predicted_share", None, "s42")
+    checks.check_prediction("predicted_share", 0.1234, "s42")  # a well-formed answer passes the form check
+
+
+def test_each_student_predicts_a_case_of_their_own_never_the_worked_example():
+    cases = [quiz.your_case(f"s{i}") for i in range(400)]
+    assert cases[7] == quiz.your_case("s7") == quiz.your_case(" s7 ")  # stable
+    assert len({tuple(c.values()) for c in cases}) == len(quiz.CASE_SIZES) * len(quiz.CASE_LAMBDAS)  # all are used
+    assert all(c["size"] != quiz.EXAMPLE_CASE["size"] for c in cases)
+    # the example's measured λ must not answer anybody's: no case shares its box half-side
+    half = [int(0.5 * (1 - lam) ** 0.5 * 32) for lam in (quiz.EXAMPLE_CASE["lam"], *quiz.CASE_LAMBDAS)]
+    assert len(set(half)) == len(half)
 
 
 def _hidden_tests(grade_id: str) -> str:
@@ -75,24 +88,52 @@ def _hidden_tests(grade_id: str) -> str:
     return re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S).group(1)
 
 
-@pytest.mark.parametrize("grade_id,key", [("test_hidden_share", "hidden_share"),
-                                          ("test_clipped_lambda", "clipped_lambda")])
-def test_the_hidden_tests_accept_your_numbers_and_reject_a_classmates(grade_id, key, monkeypatch):
-    """The hidden test, run as the grader runs it (the graded id in CUTMIX_STUDENT, the notebooks beside it)."""
-    monkeypatch.chdir(SOLUTIONS)
-    mine = {**answers.load("02_cutout.ipynb", "cutout_batch"), **answers.load("03_cutmix.ipynb", "sample_box")}
+def _run_hidden_test(grade_id, namespace, monkeypatch, graded_id="s0"):
+    """The hidden test as the grader runs it: the graded id in CUTMIX_STUDENT, one namespace as in a kernel."""
+    monkeypatch.setenv("CUTMIX_STUDENT", graded_id)
+    monkeypatch.setattr(hidden, "_namespace", lambda: namespace)
+    exec(_hidden_tests(grade_id), namespace)  # noqa: S102
 
-    def numbers(sid):
-        return quiz.quiz_numbers(mine["cutout_batch"], mine["sample_box"], quiz.course_seed(sid))
 
-    code = _hidden_tests(grade_id)
-    classmate = next(f"s{i}" for i in range(1, 50) if numbers(f"s{i}")[key] != numbers("s0")[key])
-    monkeypatch.setenv("CUTMIX_STUDENT", "s0")
+PREDICTIONS = {"test_predicted_share": ("predicted_share", "size"),
+               "test_predicted_lambda": ("predicted_lambda", "lam")}
 
-    def run_in_kernel(namespace):  # the hidden test and notebook.hidden see one namespace, as in a kernel
-        monkeypatch.setattr(hidden, "_namespace", lambda: namespace)
-        exec(code, namespace)  # noqa: S102
 
-    run_in_kernel({"STUDENT_ID": "typed-anything", key: numbers("s0")[key]})
-    with pytest.raises(AssertionError, match="student id 's0'"):
-        run_in_kernel({"STUDENT_ID": "s0", key: numbers(classmate)[key]})
+@functools.cache
+def _long_simulation(size, lam) -> dict:
+    runs = [quiz.measured_averages(size, lam, n=8192, seed=seed) for seed in range(3)]
+    return {k: sum(r[k] for r in runs) / 3 for k in runs[0]}
+
+
+@pytest.mark.parametrize("grade_id", sorted(PREDICTIONS))
+def test_the_hidden_key_is_what_a_long_simulation_measures_and_never_the_unclipped_value(grade_id, monkeypatch):
+    """For every case: the average of 24576 simulated draws of the course's own Cutout and box passes the hidden
+    test, and what the side or λ alone say (no clipping) fails it."""
+    key, param = PREDICTIONS[grade_id]
+    for size, lam in zip(quiz.CASE_SIZES, quiz.CASE_LAMBDAS):
+        monkeypatch.setattr(quiz, "your_case", lambda sid, case={"size": size, "lam": lam}: case)
+        measured = _long_simulation(size, lam)["hidden share" if param == "size" else "λ after clipping"]
+        _run_hidden_test(grade_id, {key: round(measured, 4)}, monkeypatch)
+        naive = size * size / 1024 if param == "size" else lam
+        with pytest.raises(AssertionError, match=key):
+            _run_hidden_test(grade_id, {key: naive}, monkeypatch)
+
+
+@pytest.mark.parametrize("grade_id", sorted(PREDICTIONS))
+def test_the_hidden_tests_accept_the_solutions_prediction_for_the_graded_id_only(grade_id, monkeypatch):
+    """The solution's answer cell (inline code: an answer may not import the grader) run for the graded id passes,
+    whatever STUDENT_ID says; a classmate's prediction (another case) and a bool fail."""
+    key, _ = PREDICTIONS[grade_id]
+    nb = nbformat.read(SOLUTIONS / "06_quiz.ipynb", as_version=4)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "predictions").source
+
+    def prediction(sid):
+        namespace = {"math": math, "MY_CASE": quiz.your_case(sid)}
+        exec(answer, namespace)  # noqa: S102
+        return namespace[key]
+
+    classmate = next(f"s{i}" for i in range(1, 50) if prediction(f"s{i}") != prediction("s0"))
+    _run_hidden_test(grade_id, {"STUDENT_ID": "typed-anything", key: prediction("s0")}, monkeypatch)
+    for wrong in (prediction(classmate), True):
+        with pytest.raises(AssertionError, match=key):
+            _run_hidden_test(grade_id, {"STUDENT_ID": "s0", key: wrong}, monkeypatch)

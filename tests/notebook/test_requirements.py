@@ -40,7 +40,7 @@ def messages(code: str) -> list:
 
 def section(grade_id: str) -> str:
     """The doc's section of the exercise tested by `grade_id` (test_cutout_one -> `cutout_one`)."""
-    name = {"test_hidden_share": "your numbers", "test_clipped_lambda": "your numbers"}.get(
+    name = {"test_predicted_share": "your predictions", "test_predicted_lambda": "your predictions"}.get(
         grade_id, f"`{grade_id.removeprefix('test_')}`")
     parts = re.split(r"\n## ", DOC)
     found = [p for p in parts if name in p.splitlines()[0]]

@@ -56,11 +56,6 @@ def delegation_example(solution: dict) -> ex.Example:
                       fail={spec["notebook"]: "*"}, problems=["integrity", "tamper"])
 
 
-# Notebook 6's numbers are computed from the student's own cutout_batch (02) and sample_box (03): where one of those
-# notebooks is unanswered, missing or corrupt, the numbers cannot be earned; where it is held for tampering, notebook
-# 6 is held with it (its metadata says it uses them).
-QUIZ, QUIZ_USES, QUIZ_NUMBERS = "06_quiz", ("02_cutout", "03_cutmix"), ("test_hidden_share", "test_clipped_lambda")
-
 # The tamper-evidence examples: one plain wrong submission, and one attack per class on top of it (or
 # on top of the delegation example, for the class that switches the tripwire off). Each attack, working or not, must
 # score no more than its plain twin and be flagged "tamper" (the static review holds the notebook: all its tests 0
@@ -337,6 +332,22 @@ INDEPENDENT = {
     eye = torch.eye(num_classes)
     return mixed, eye[labels] * (1 - pasted) + eye[labels[order]] * pasted
 ''',
+"predictions": '''# every centre of the 32 x 32 image, counted: the clipped box's area over the image's, averaged
+def average_area(first, length, n=32):
+    areas = []
+    for cy in range(n):
+        for cx in range(n):
+            rows = len(range(max(cy + first, 0), min(cy + first + length, n)))
+            cols = len(range(max(cx + first, 0), min(cx + first + length, n)))
+            areas.append(rows * cols / n / n)
+    return sum(areas) / len(areas)
+
+
+side = MY_CASE["size"]
+predicted_share = round(average_area(-(side // 2), side), 4)
+h = int(0.5 * math.sqrt(1 - MY_CASE["lam"]) * 32)
+predicted_lambda = round(1 - average_area(-h, 2 * h), 4)
+''',
 }
 
 
@@ -377,8 +388,9 @@ def similarity_examples(solution: dict) -> list:
                    edits=[ex.set_source("02_cutout", "cutout_batch", SHARED_CUTOUT_BATCH)]),
         ex.Example("s30-shared-b", "s29's cutout_batch with the variables renamed (similarity review)",
                    edits=[ex.set_source("02_cutout", "cutout_batch", SHARED_CUTOUT_BATCH_RENAMED)]),
-        ex.Example(INDEPENDENT_STUDENT, "five answers written independently of the reference (similarity review)",
-                   edits=[ex.set_source(nb, gid, INDEPENDENT[gid]) for gid, nb in where.items()]),
+        ex.Example(INDEPENDENT_STUDENT, "six answers written independently of the reference (similarity review)",
+                   edits=[ex.set_source(nb, gid, INDEPENDENT[gid])
+                          for gid, nb in {**where, "predictions": "06_quiz"}.items()]),
     ]
 
 
@@ -400,9 +412,6 @@ def main(argv=None) -> int:
         raise SystemExit(f"make_examples: EDIT_NOTEBOOK {EDIT_NOTEBOOK!r} is not one of {sorted(solution)}")
     examples = ex.standard_examples(solution, release, EDIT_NOTEBOOK, delegation_example(solution))
     examples += tamper_examples(solution) + read_the_grader_examples() + similarity_examples(solution)
-    for example in examples:  # notebook 6's numbers come from the student's own 02/03 answers (answers.load)
-        if any(example.fail.get(nb) == "*" for nb in QUIZ_USES) and example.fail.get(QUIZ) != "*":
-            example.fail[QUIZ] = "*" if "tamper" in example.problems else list(QUIZ_NUMBERS)
     shutil.rmtree(out / "submitted", ignore_errors=True)
     ex.build(examples, solution, release, out, ASSIGNMENT)
     print(f"wrote {len(examples)} example submissions to {out / 'submitted'}")

@@ -15,12 +15,19 @@ from nbgrader.preprocessors import (
 from traitlets import Instance
 
 from .findings import RESOURCES_KEY, GradingState
-from .preprocessors import CourseCells, GuardedExecute, HideHiddenTests, RestoringOverwriteCells, TestCellPolicy
+from .preprocessors import (
+    CourseCells,
+    GuardedExecute,
+    HideHiddenTests,
+    ModelAnswers,
+    RestoringOverwriteCells,
+    TestCellPolicy,
+)
 
 SANITIZE = [ClearOutput, DeduplicateIds, CourseCells, OverwriteKernelspec, RestoringOverwriteCells, CheckCellMetadata]
 AUTOGRADE = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, TestCellPolicy, SaveAutoGrades,
              AssignLatePenalties, CheckCellMetadata]
-FEEDBACK = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+FEEDBACK = [GetGrades, HideHiddenTests, ModelAnswers, CSSHTMLHeaderPreprocessor]
 
 
 class CourseAutograde(Autograde):

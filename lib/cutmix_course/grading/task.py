@@ -253,6 +253,7 @@ def _student_config(task: StudentTask, root: Path, submitted: Path, *, scratch: 
     config.SandboxedKernelManager.submitted = str(submitted)  # CUTMIX_SUBMITTED: what answers.load reads while grading
     course = _course_notebooks(task.course)
     config.CourseCells.course = {name: text for name, (text, _) in course.items()}
+    config.ModelAnswers.course = config.CourseCells.course
     config.GuardedExecute.trusted_tests = trusted_tests({name: nb for name, (_, nb) in course.items()})
     return config
 

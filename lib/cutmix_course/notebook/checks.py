@@ -578,17 +578,21 @@ def check_answer(name: str, answer, choices=("A", "B", "C", "D")) -> None:
     r.finish()
 
 
-def check_number(name: str, value) -> None:
-    """Check the *form* of a numeric quiz answer (a number in [0, 1], as printed: 4 decimals); whether it is the
-    number your code gives for your student id is decided when the notebook is graded."""
+def check_prediction(name: str, value, declared_id) -> None:
+    """Check the *form* of a prediction (a number in [0, 1], 4 decimals) and of the student id it is for; whether it
+    is the right average for your case is decided when the notebook is graded."""
     __tracebackhide__ = True
+    from . import quiz
+
     if value is None:
-        print(f"{name}: {FAIL} not answered yet: set {name} to the number printed above", flush=True)
+        print(f"{name}: {FAIL} not answered yet: set {name} to your prediction (4 decimals)", flush=True)
         raise NotImplementedError(f"{name} is not answered yet")
     r = Report(name)
+    problem = quiz.id_problem(declared_id) if quiz.student_id(declared_id) is None else None
+    r.expect(problem is None, "STUDENT_ID is a student id (your case depends on it)", problem or "")
     number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    r.expect(number and 0 <= value <= 1, "the answer is a number between 0 and 1",
-             f"type the number printed above, e.g. {name} = 0.1234; got {value!r}")
-    r.expect(number and abs(value * 1e4 - round(value * 1e4)) < 1e-6, "it has at most 4 decimals, as printed",
-             "copy the number as it was printed (4 decimals)")
+    r.expect(number and 0 <= value <= 1, "the prediction is a number between 0 and 1",
+             f"type your prediction as a number, e.g. {name} = 0.1234; got {value!r}")
+    r.expect(number and abs(value * 1e4 - round(value * 1e4)) < 1e-6, "it has at most 4 decimals",
+             "round your prediction to 4 decimals")
     r.finish()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,12 +247,29 @@ def quiz_widget(quiz: Quiz | None = None):
 
 
 # ------------------------------------------------------------------------------------------------- per student
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # roster ids: letters, digits, . _ - @, at most 64
+
+
+def id_problem(declared) -> str | None:
+    """Why `declared` is not a student id (None: it is one): a non-empty string of letters, digits, '.', '_', '-'
+    and '@', at most 64 characters, starting with a letter or digit."""
+    if not isinstance(declared, str):
+        return f"STUDENT_ID must be a string (your id in quotes), got {type(declared).__name__} {declared!r}"
+    if not declared.strip():
+        return "STUDENT_ID is empty: set it to your id as on the course roster, e.g. STUDENT_ID = \"s1234567\""
+    if not ID_PATTERN.fullmatch(declared.strip()):
+        return (f"STUDENT_ID {declared!r} is not an id: expected letters, digits, '.', '_', '-' or '@' (at most 64, "
+                "no spaces), as on the course roster")
+    return None
+
+
 def student_id(declared: str | None = None) -> str | None:
-    """The id numbers are seeded with: the grader's (while grading), else JupyterHub's user, else `declared`."""
+    """The id the cases are drawn for: the grader's (while grading), else JupyterHub's user, else `declared` when it
+    is a well-formed id (`id_problem` says why not)."""
     for name in (environment.STUDENT, environment.HUB_USER):
         if environment.get(name):
             return environment.get(name)
-    return declared.strip() if isinstance(declared, str) and declared.strip() else None
+    return declared.strip() if id_problem(declared) is None else None
 
 
 def course_seed(sid: str) -> int:
@@ -261,18 +279,36 @@ def course_seed(sid: str) -> int:
     return int(hashlib.sha256(f"cutout_cutmix:{sid.strip()}".encode()).hexdigest()[:8], 16)
 
 
-def quiz_numbers(cutout_batch, sample_box, seed: int) -> dict:
-    """The quiz's numeric answers for `seed`, computed with the student's functions (unchanged by quick mode):
+# The worked example every student sees measured; no student's own case is the example's.
+EXAMPLE_CASE = {"size": 8, "lam": 0.5}
+CASE_SIZES = (10, 12, 14, 16, 18, 20, 22, 24)
+CASE_LAMBDAS = (0.2, 0.3, 0.4, 0.55, 0.65, 0.7, 0.8, 0.85)  # each a box half-side of its own, none the example's
 
-    - hidden_share: the share of pixels `cutout_batch` hides (size 8) in a batch of 64 random 3×32×32 images
-      drawn from the seed (no pixel is 0 before, so every changed pixel is a hidden one);
-    - clipped_lambda: 1 − (box area) / (32·32) for the box `sample_box(0.5, 32, 32)` draws from the seed.
-    """
+
+def your_case(sid: str) -> dict:
+    """The Cutout side and the CutMix λ whose averages student `sid` predicts (stable, from `course_seed`)."""
+    seed = course_seed(sid)
+    return {"size": CASE_SIZES[seed % len(CASE_SIZES)],
+            "lam": CASE_LAMBDAS[(seed // len(CASE_SIZES)) % len(CASE_LAMBDAS)]}
+
+
+def measured_averages(size: int, lam: float, cutout_batch=None, sample_box=None, n: int = 2048,
+                      seed: int = 0) -> dict:
+    """Averages measured on 32×32 images: the share of pixels Cutout hides with side `size` (over n random images;
+    none is 0 before, so a changed pixel is a hidden one) and λ recomputed from the clipped box drawn for `lam` (over
+    n boxes). By default with the course's Cutout and box, the definitions the predictions are about; a student's
+    `cutout_batch` and `sample_box` (the exercises' signatures) instead where given."""
     import torch
 
-    images = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) + 0.5
-    out = cutout_batch(images.clone(), 8, generator=torch.Generator().manual_seed(seed))
-    hidden_share = float((out != images).any(1).float().mean())
-    x1, y1, x2, y2 = (int(v) for v in sample_box(0.5, 32, 32, generator=torch.Generator().manual_seed(seed)))
-    clipped_lambda = 1 - max(x2 - x1, 0) * max(y2 - y1, 0) / (32 * 32)
-    return {"hidden_share": round(hidden_share, 4), "clipped_lambda": round(clipped_lambda, 4)}
+    from ..core import augment
+
+    cutout_batch = cutout_batch or (lambda x, s, generator=None: augment.cutout(x, s, generator=generator))
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 3, 32, 32, generator=g) + 0.5
+    hidden = float((cutout_batch(images.clone(), size, generator=g) != images).any(1).float().mean())
+    if sample_box is None:  # the course's box, n at once
+        boxes = augment.rand_bbox(32, 32, torch.full((n,), float(lam), dtype=torch.float64), g).tolist()
+    else:
+        boxes = [[int(v) for v in sample_box(lam, 32, 32, generator=g)] for _ in range(n)]
+    lams = [1 - max(x2 - x1, 0) * max(y2 - y1, 0) / 1024 for x1, y1, x2, y2 in boxes]
+    return {"hidden share": hidden, "λ after clipping": sum(lams) / n}
