@@ -5,7 +5,8 @@ and the kit's own package first on the path, and a kernel started the same way i
 `cutmix_course` from. Every file is scanned for lines of the solutions' solution and hidden-test regions (short
 lines and lines that also occur in the package or the release are ignored: they give nothing away) and for the
 quiz's answers (salt, hashes, explanations). The student release in notebooks/ is run under nbval here, in the kit,
-rather than in the repository (tests/e2e/test_notebooks.py runs the solutions).
+rather than in the repository (tests/e2e/test_notebooks.py runs the solutions). The kit's notebooks name no command,
+file or folder the kit lacks.
 """
 import io
 import json
@@ -238,3 +239,45 @@ def test_make_check_lists_each_public_check(unpacked, tmp_path):
     rows, warnings = self_check.run_notebook(tmp_path / "edited" / "02_cutout.ipynb")
     assert warnings == []
     assert {r["grade_id"]: r["status"] for r in rows} == {"test_cutout_one": "passed", "test_cutout_batch": "passed"}
+
+
+# what a kit notebook may name without the kit holding it: folders the notebooks themselves create
+MADE_BY_THE_NOTEBOOKS = {"trained/": "notebook 4 saves its models there", "~/.cache/cutmix_course": "the photos' cache"}
+
+
+def unknown_references(folder: Path) -> list[str]:
+    """Every `make <target>`, `python -m cutmix_course <command>` and file or folder named in backticks in the kit's
+    notebooks that the kit lacks: a student can only follow what they were given."""
+    from cutmix_course.__main__ import COMMANDS
+
+    targets = set(re.findall(r"^([\w-]+):", (folder / "Makefile").read_text(), re.M))
+    commands = {name for name, (target, _) in COMMANDS.items()
+                if (folder / "lib" / Path(*target.split(":")[0].split("."))).with_suffix(".py").is_file()}
+    found = []
+    for path in sorted((folder / "notebooks").rglob("*.ipynb")):
+        text = "\n".join(_sources(nbformat.read(path, as_version=4)))
+        found += [f"{path.name}: make {t}" for t in re.findall(r"`make ([\w-]+)", text) if t not in targets]
+        found += [f"{path.name}: python -m cutmix_course {c}"
+                  for c in re.findall(r"python -m cutmix_course ([\w-]+)", text) if c not in commands]
+        for named in re.findall(r"`([^`\s]*(?:/|\.(?:py|md|json|txt|ipynb|toml|csv))[^`\s]*)`", text):
+            if named not in MADE_BY_THE_NOTEBOOKS and not any((base / named).exists()
+                                                              for base in (folder, path.parent)):
+                found.append(f"{path.name}: {named}")
+        found += [f"{path.name}: {m}" for m in re.findall(r"\b(?:scripts|docs|tests|solutions)/[\w./-]*", text)]
+    return sorted(set(found))
+
+
+def test_the_kit_notebooks_name_only_what_the_kit_has(unpacked, tmp_path):
+    folder, _, _ = unpacked
+    assert unknown_references(folder) == []
+    # the scan sees what the project has and the kit lacks
+    planted = tmp_path / "kit"
+    (planted / "notebooks").mkdir(parents=True)
+    (planted / "Makefile").write_text((folder / "Makefile").read_text())
+    nb = nbformat.read(folder / "notebooks" / "cutout_cutmix" / "04_training.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(
+        "`make trace` reports 20 epochs (`docs/results.md`); `python -m cutmix_course bench` times it"))
+    nbformat.write(nb, planted / "notebooks" / "04_training.ipynb")
+    (planted / "lib").symlink_to(folder / "lib")
+    assert unknown_references(planted) == ["04_training.ipynb: docs/results.md", "04_training.ipynb: make trace",
+                                           "04_training.ipynb: python -m cutmix_course bench"]
