@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-## trace: the main job: data -> Cutout/CutMix -> three trainings -> the three trace tables + report in $(OUT)
+## trace: the main job: data -> Cutout/CutMix -> four trainings -> the trace tables + report in $(OUT)
 trace: $(STAMP)
 	$(PY) -m cutmix_course trace --out $(OUT) $(ARGS)
 

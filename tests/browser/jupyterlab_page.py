@@ -375,3 +375,13 @@ def screenshot(target: Page | Locator, out_dir: Path, name: str) -> Path:
         target.scroll_into_view_if_needed()
         target.screenshot(path=str(path))
     return path
+
+
+def cell_runs(page: Page) -> list[tuple[str, str, str]]:
+    """Per cell of the open notebook, in order: (cell type, input prompt such as '[7]:', output text)."""
+    return [tuple(x) for x in page.evaluate(
+        """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => [
+            cell.classList.contains('jp-CodeCell') ? 'code' : 'markdown',
+            (cell.querySelector('.jp-InputPrompt')?.textContent || '').trim(),
+            [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent || '').join('\\n')])"""
+    )]

@@ -7,12 +7,14 @@ in the notebooks means a change here, nowhere else.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from jupyterlab_page import (
     browser_errors,
     cell_index,
+    cell_runs,
     click_radio,
     error_outputs,
     find_button,
@@ -81,7 +83,33 @@ def run_student_notebook(page, lab, path: str, output_dir, name: str):
     screenshot(page, output_dir, f"{name}-1-ran")
     assert widget_failures(page) == [], "widgets did not render"
     assert unexpected_errors(error_outputs(page, nb_file)) == [], "error output in the notebook"
+    assert_ran_to_the_end_with_every_check_unanswered(page, nb_file)
     return nb_file
+
+
+UNANSWERED = re.compile(r"not (implemented|answered) yet")  # what a check says of an exercise left as released
+
+
+def assert_ran_to_the_end_with_every_check_unanswered(page, nb_file):
+    """Run All went past every stub (the check cells are tagged raises-exception): every code cell ran, and every
+    check of an exercise says it is not answered yet rather than failing or passing."""
+    cells = json.loads(nb_file.read_text())["cells"]
+    runs = cell_runs(page)
+    assert len(runs) == len(cells), f"{len(runs)} cells on the page, {len(cells)} in {nb_file.name}"
+    not_run = [i for i, (kind, prompt, _) in enumerate(runs) if kind == "code" and cells[i]["source"]
+               and not re.fullmatch(r"\[\d+\]:", prompt)]
+    assert not_run == [], f"Run All stopped: cells {not_run} of {nb_file.name} did not run"
+    checks = [i for i, c in enumerate(cells)
+              if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")]
+    assert checks, f"no graded check cell in {nb_file.name}"
+    said = {i: runs[i][2] for i in checks if not UNANSWERED.search(runs[i][2])}
+    assert said == {}, f"checks that do not say 'not answered yet' on the fresh release: {said}"
+
+
+@pytest.mark.parametrize("name", ["01_dataset", "04_training", "05_prediction_trace"])
+def test_run_all_reaches_the_last_cell_of_a_fresh_notebook(page, lab, output_dir, name):
+    """The three notebooks the slider and quiz tests do not open (they check the same on 02, 03 and 06)."""
+    run_student_notebook(page, lab, f"notebooks/{ASSIGNMENT}/{name}.ipynb", output_dir, name)
 
 
 def test_cutout_patch_size_slider_changes_the_image(page, lab, output_dir):
