@@ -235,3 +235,21 @@ def test_the_photo_recipe_is_used_for_photographs_only(data):
                        data.classes)
     assert recipe(photos) == {"flip": True, "crop_padding": 2, "tta_flip": True}
     TrainConfig(**recipe(photos))  # every key is a training option
+
+
+def test_the_given_loss_is_the_one_the_training_minimises(data):
+    from cutmix_course.core.augment import soft_target_cross_entropy
+
+    seen = []
+
+    def counted(logits, targets):
+        seen.append(targets.shape)
+        return soft_target_cross_entropy(logits, targets)
+
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h.epochs]  # noqa: E731
+    _, default = train(data, augment="cutmix", epochs=2, progress=False, device="cpu", **TINY)
+    _, given = train(data, augment="cutmix", epochs=2, progress=False, device="cpu", loss_fn=counted, **TINY)
+    assert strip(given) == strip(default) and seen == [(50, data.num_classes)] * 8  # 200 images, batches of 50
+    _, flat = train(data, epochs=2, progress=False, device="cpu", **TINY,
+                    loss_fn=lambda logits, targets: 0 * soft_target_cross_entropy(logits, targets))
+    assert flat.column("train_loss") == [0.0, 0.0] and flat.final["test_acc"] < default.final["test_acc"]

@@ -137,3 +137,44 @@ def test_the_hidden_tests_accept_the_solutions_prediction_for_the_graded_id_only
     for wrong in (prediction(classmate), True):
         with pytest.raises(AssertionError, match=key):
             _run_hidden_test(grade_id, {"STUDENT_ID": "s0", key: wrong}, monkeypatch)
+
+
+def _stable(logits, targets):
+    return -(targets * (logits - torch.logsumexp(logits, 1, keepdim=True))).sum(1).mean()
+
+
+def _overflows(logits, targets):  # right for small logits, nan once exp overflows
+    p = torch.exp(logits) / torch.exp(logits).sum(1, keepdim=True)
+    return -(targets * torch.log(p)).sum(1).mean()
+
+
+def _summed(logits, targets):  # the batch summed, not averaged
+    return -(targets * torch.log_softmax(logits, 1)).sum()
+
+
+def _detached(logits, targets):  # the right number, but nothing to train with
+    return torch.tensor(_stable(logits, targets).item())
+
+
+def _stub(logits, targets):
+    raise NotImplementedError()
+
+
+def test_the_students_loss_trains_when_it_is_the_course_loss_and_never_otherwise(monkeypatch):
+    from cutmix_course.core.augment import soft_target_cross_entropy
+
+    monkeypatch.delenv(environment.STUDENT, raising=False)
+    monkeypatch.delenv(environment.NBGRADER, raising=False)
+    chosen = answers.training_loss(_stable)
+    assert chosen.fn is _stable and str(chosen) == "training with your soft_target_loss"
+    assert chosen.digest != "reference"
+    for wrong, why in ((_overflows, "gives nan"), (_summed, "gives"), (_detached, "grad"),
+                       (_stub, "not implemented yet")):
+        chosen = answers.training_loss(wrong)
+        assert chosen.fn is soft_target_cross_entropy and chosen.digest == "reference", wrong.__name__
+        assert "reference loss instead of your soft_target_loss" in chosen.note and why in chosen.note, chosen.note
+    # notebook 5: from the saved notebook 4 (the solution's answer cell; the release's stub is not answered)
+    assert answers.training_loss(folder=SOLUTIONS).digest == answers.training_loss(_stable).digest
+    assert answers.training_loss(folder=RELEASE).fn is soft_target_cross_entropy
+    monkeypatch.setenv(environment.STUDENT, "s01")  # a graded run: the reference, whatever the student wrote
+    assert answers.training_loss(_stable).fn is soft_target_cross_entropy

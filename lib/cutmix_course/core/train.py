@@ -224,9 +224,11 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int 
 
 
 def train_epoch(model, optimizer, schedule, x, y, num_classes: int, cfg: TrainConfig, generator: torch.Generator,
-                device, cutout_fn=None, cutmix_fn=None) -> tuple[float, float]:
+                device, cutout_fn=None, cutmix_fn=None, loss_fn=None) -> tuple[float, float]:
     """One pass over (x, y) in shuffled, augmented batches; returns (mean loss, accuracy) on those batches (accuracy
-    against the dominant label of a mixed image)."""
+    against the dominant label of a mixed image). `loss_fn(logits, soft targets)` replaces the course's
+    soft-target cross-entropy."""
+    loss_fn = loss_fn or soft_target_cross_entropy
     model.train()
     order = torch.randperm(x.shape[0], generator=generator)
     loss_sum, correct = 0.0, 0
@@ -238,7 +240,7 @@ def train_epoch(model, optimizer, schedule, x, y, num_classes: int, cfg: TrainCo
         if cfg.label_smoothing:
             targets = targets * (1 - cfg.label_smoothing) + cfg.label_smoothing / num_classes
         logits = model(xb)
-        loss = soft_target_cross_entropy(logits, targets)
+        loss = loss_fn(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -256,7 +258,7 @@ def clean_training_subset(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) ->
 
 
 def train(data: DataSplit, config: TrainConfig | None = None, device=None, progress: bool = True,
-          on_epoch=None, cutout_fn=None, cutmix_fn=None, **overrides):
+          on_epoch=None, cutout_fn=None, cutmix_fn=None, loss_fn=None, **overrides):
     """Train a fresh CourseCNN on `data`; return (model, History).
 
     Keyword overrides set TrainConfig fields, e.g. `train(data, augment="cutmix", epochs=5)`. Each epoch records
@@ -268,7 +270,8 @@ def train(data: DataSplit, config: TrainConfig | None = None, device=None, progr
     CNN of `model.make_model` with its whitening layer fitted to these training images, AdamW (lr 0.005, weight decay
     0.5) with 10% linear warm-up and linear decay to zero, label smoothing 0.1, batch 128, 20 epochs. For
     photographs add flip=True, crop_padding=2 and tta_flip=True (`recipe`). `cutout_fn` and `cutmix_fn` replace the
-    course's augmentations (see `augment_batch`).
+    course's augmentations (see `augment_batch`), `loss_fn(logits, targets)` its soft-target cross-entropy (the
+    targets after label smoothing).
     """
     if not isinstance(data, DataSplit):
         raise TypeError(f"data must be a DataSplit (see cutmix_course.core.data.load_dataset), "
@@ -289,7 +292,7 @@ def train(data: DataSplit, config: TrainConfig | None = None, device=None, progr
     for epoch in bar:
         start = time.perf_counter()
         train_loss, train_acc = train_epoch(model, optimizer, schedule, x_train, y_train, data.num_classes, cfg, g,
-                                            device, cutout_fn, cutmix_fn)
+                                            device, cutout_fn, cutmix_fn, loss_fn)
         test_loss, test_acc = evaluate(model, x_test, y_test, flip=cfg.tta_flip)
         record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                   "clean_train_acc": evaluate(model, x_clean, y_clean, flip=cfg.tta_flip)[1],

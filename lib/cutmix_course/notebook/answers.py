@@ -5,6 +5,7 @@
   self-contained in its cell (helpers inside the cell): that is what the exercises ask.
 - `augmentations()`: the student's Cutout and CutMix for notebook 4's training (the reference, saying why, while
   theirs is unfinished, broken or slow, and while a grader runs the notebook).
+- `training_loss()`: the student's soft-target loss of notebook 4 for the same training, on the same terms.
 """
 from __future__ import annotations
 
@@ -138,3 +139,60 @@ def augmentations(folder=None, slow_factor: float = 50.0) -> Augmentations:
             notes.append(f"training with the course's reference {kind} instead of your {name} ({notebook}: "
                          f"{type(exc).__name__}: {exc})")
     return Augmentations(chosen["cutout"], chosen["cutmix"], notes, tuple(sources))
+
+
+@dataclass
+class TrainingLoss:
+    """What the training minimises: the student's `soft_target_loss`, or the reference, and why."""
+    fn: object
+    note: str
+    digest: str  # what the saved models' hash covers: "reference", or the student's loss on the probe batch
+
+    def __str__(self) -> str:
+        return self.note
+
+
+def training_loss(fn=None, folder=None, tolerance: float = 1e-4) -> TrainingLoss:
+    """The student's `soft_target_loss` for the training: `fn` (notebook 4 passes the one its kernel holds) or, without
+    it, the answer cell of their saved 04_training.ipynb (notebook 5). It is tried once on a probe batch of mixed,
+    smoothed targets with large logits; the course's loss is used instead, with a one-line note, while the student's
+    is unfinished, raises, returns no scalar tensor, or differs from the course's in value or gradient by more than
+    `tolerance`. While a grader runs the notebook, the course's loss (the exercise is graded on its own)."""
+    import torch
+
+    from ..core.augment import soft_target_cross_entropy as reference
+
+    if environment.grading():
+        return TrainingLoss(reference, "graded run: the course's reference loss (soft_target_loss is graded on its "
+                                       "own)", "reference")
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(128, 10, generator=g) * 40  # large: a loss without the log-sum-exp shift overflows
+    a, b = torch.randint(10, (128,), generator=g), torch.randint(10, (128,), generator=g)
+    lam = torch.rand(128, 1, generator=g)
+    eye = torch.eye(10)
+    targets = (lam * eye[a] + (1 - lam) * eye[b]) * 0.9 + 0.01  # with label smoothing 0.1, as in training
+
+    def probe(loss_fn):
+        leaf = logits.clone().requires_grad_(True)
+        value = loss_fn(leaf, targets.clone())
+        if not isinstance(value, torch.Tensor) or value.ndim != 0:
+            raise ValueError(f"it returned {type(value).__name__} {getattr(value, 'shape', '')}, not a scalar tensor")
+        value.backward()
+        if leaf.grad is None:
+            raise ValueError("no gradient reaches the logits")
+        return value.detach(), leaf.grad
+
+    try:
+        if fn is None:
+            fn = load("04_training.ipynb", "soft_target_loss", folder=folder)["soft_target_loss"]
+        (mine, mine_grad), (ref, ref_grad) = probe(fn), probe(reference)
+        if not torch.isfinite(mine) or abs(float(mine - ref)) > tolerance:
+            raise ValueError(f"on a probe batch it gives {float(mine):.6g}, the course's loss {float(ref):.6g}")
+        if not torch.allclose(mine_grad, ref_grad, atol=tolerance):
+            raise ValueError("its gradient differs from the course's loss's on a probe batch")
+    except Exception as exc:  # noqa: BLE001 - anything wrong with it: the reference, and the reason
+        why = "it is not implemented yet" if isinstance(exc, NotImplementedError) else \
+            f"{type(exc).__name__}: {exc}"
+        return TrainingLoss(reference, f"training with the course's reference loss instead of your soft_target_loss "
+                                       f"({why})", "reference")
+    return TrainingLoss(fn, "training with your soft_target_loss", f"soft_target_loss, {float(mine):.6f}")
