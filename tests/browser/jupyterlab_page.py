@@ -70,6 +70,8 @@ def menu(page: Page, top: str, item: str | None = None) -> list[str]:
     labels = [t.strip() for t in opened.locator(".lm-Menu-itemLabel").all_inner_texts() if t.strip()]
     if item is None:
         page.keyboard.press("Escape")
+        # a menu still open when the next call clicks its title would close instead of open (seen in CI)
+        opened.wait_for(state="hidden")
     else:
         opened.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).first.click()
     return labels
