@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= reports/trace
 ARGS    ?=
 
-.PHONY: all trace trace-quick test test-fast lint lab lab-instructor student-kit check release bench bench-grade grade mutate system sandbox clean help
+.PHONY: all trace trace-quick test test-fast lint lab lab-instructor student-kit check release figures section-times site bench bench-grade grade mutate system sandbox clean help
 all: help
 
 $(STAMP): requirements.txt pyproject.toml
@@ -66,6 +66,18 @@ check: $(STAMP)
 release: $(STAMP)
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course release $(ARGS)
 
+## figures: redraw the static pictures stored in the solutions' markdown cells (then make release)
+figures: $(STAMP)
+	$(PY) -m cutmix_course figures $(ARGS)
+
+## section-times: recount the folded time-per-section table at the top of each solutions notebook (then make release)
+section-times: $(STAMP)
+	$(PY) -m cutmix_course section-times
+
+## site: site/index.html, the executed student notebooks as static HTML (figures included, no solutions; ARGS=--quick)
+site: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course site $(ARGS)
+
 ## bench: the speed benchmark (ratios against references measured in the same run)
 bench: $(STAMP)
 	$(PY) -m cutmix_course bench $(ARGS)
@@ -83,7 +95,7 @@ grade: $(STAMP) sandbox
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m cutmix_course grade $(ARGS)
 
 clean:
-	rm -rf reports test-output .pytest_cache dist
+	rm -rf reports test-output .pytest_cache dist site
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## /make /'

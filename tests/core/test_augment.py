@@ -274,6 +274,13 @@ def test_cutout_n_holes():
     assert hidden.max() <= 2 * 16 and (hidden > 16).any()
 
 
+def test_cutout_fills_with_zeros_by_default():
+    """DeVries & Taylor's mask is zeros; on normalised images that is the data set's mean colour."""
+    images = torch.full((5, 3, 12, 12), 7.0)
+    out, mask = A.cutout(images, 4, generator=gen(3), return_mask=True)
+    assert mask.any() and torch.all(out.permute(1, 0, 2, 3)[:, mask] == 0)
+
+
 def test_cutout_fill_per_channel():
     images = torch.full((6, 3, 10, 10), 7, dtype=torch.uint8)
     out, mask = A.cutout(images, 6, fill=(10, 20, 30), generator=gen(0), return_mask=True)
@@ -915,3 +922,18 @@ def test_per_channel_fills_are_exact_and_the_whole_uint8_range_is_allowed():
     out, mask = A.cutout(u8, 3, fill=(0, 10, 255), generator=gen(0), return_mask=True)
     assert out[:, 0][mask].eq(0).all() and out[:, 2][mask].eq(255).all()
     assert A.cutout(u8, 3, fill=255, generator=gen(0)).max() == 255
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.5, 0.9])
+def test_rand_bbox_is_the_unclipped_box_around_its_centre_clipped(lam):
+    """The pictures' `unclipped_box` and `clip_box` are the same steps `rand_bbox` takes: for the centre it draws
+    (x then y from the same generator), clipping the unclipped box gives its box, and near a border they differ."""
+    differed = False
+    for seed in range(40):
+        g = torch.Generator().manual_seed(seed)
+        cx, cy = int(torch.randint(32, (), generator=g)), int(torch.randint(24, (), generator=g))
+        drawn = A.unclipped_box(24, 32, lam, cx, cy)
+        expected = A.rand_bbox(24, 32, lam, torch.Generator().manual_seed(seed))
+        assert torch.equal(A.clip_box(drawn, 24, 32), expected), (seed, drawn, expected)
+        differed |= not torch.equal(drawn, expected)
+    assert differed == (lam < 1), "some centres near a border must clip the box"

@@ -140,3 +140,59 @@ def test_agreed_controls(ds, x):
     assert "class" in sliders(widgets.class_explorer(ds))
     probe = sliders(widgets.probe_explorer(make_model(ds.num_classes).eval(), x, ds.classes, data=ds))
     assert {"patch x", "patch y", "patch size", "image"} <= set(probe)
+
+
+def test_an_explorer_shows_its_opening_figure_where_no_kernel_runs(ds, x):
+    """The display bundle holds the live widget and, for exports and GitHub, a PNG of the figure it opened with
+    (the sliders' defaults), not of a later value."""
+    import base64
+
+    box = widgets.cutout_explorer(x, data=ds)
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    opening = widgets.figure_png(widgets.cutout_view(x, index=0, size=8, n_holes=1, seed=0, data=ds))
+    assert base64.b64decode(bundle["image/png"]) == opening
+    sliders(box)["patch size"].value = 16
+    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == opening
+
+
+def test_the_quiz_shows_its_questions_but_no_answer_where_no_kernel_runs():
+    from cutmix_course.notebook import quiz
+
+    q = quiz.load()
+    static = quiz.quiz_widget(q)._repr_mimebundle_()["text/html"]
+    for question in q.questions:
+        assert quiz_text(question.question) in static
+        assert all(quiz_text(text) in static for text in question.choices.values())
+    for word in ("answer_sha256", "explanation", "Correct"):
+        assert word not in static
+
+
+def quiz_text(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_the_clipped_box_figure_states_the_course_arithmetic():
+    """The figure's numbers are the box code's: λ = 0.5 around (28, 6) on 32×32 asks 22×22 and keeps 15×17."""
+    from cutmix_course.notebook import plots
+
+    fig = plots.clipped_box_figure(32, 32, lam=0.5, cx=28, cy=6)
+    text = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "22×22 = 484 px" in text and "15×17 = 255 px" in text and "1 − 255 / 1024 = 0.751" in text, text
+
+
+def test_the_pipeline_figure_mixes_the_label_by_the_clipped_box(ds, x):
+    from cutmix_course.core import augment
+    from cutmix_course.notebook import plots
+
+    fig = plots.pipeline_figure(x, ds.train_labels[:8], ds.classes, make_model(ds.num_classes), data=ds, lam=0.6,
+                                seed=3)
+    g = torch.Generator().manual_seed(3)
+    cut = augment.cutout(x[:2], 8, generator=g)
+    box = augment.rand_bbox(32, 32, 0.6, g)
+    _, soft, lam = augment.paste_boxes(cut, ds.train_labels[:2], ds.num_classes, box, torch.tensor([1, 0]))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert f"λ = {float(lam[0]):.2f} (asked 0.60)" in titles[2], titles
+    assert plots.soft_label_text(soft[0], ds.classes) in titles[4], titles

@@ -200,10 +200,26 @@ def rand_bbox(height: int, width: int, lam, generator=None) -> torch.Tensor:
 def _rand_bbox(height: int, width: int, lam: torch.Tensor, generator) -> torch.Tensor:
     cx = torch.randint(width, lam.shape, generator=generator, device=lam.device)
     cy = torch.randint(height, lam.shape, generator=generator, device=lam.device)
+    return _clip(_box_around(cx, cy, lam, height, width), height, width)
+
+
+def _box_around(cx: torch.Tensor, cy: torch.Tensor, lam: torch.Tensor, height: int, width: int) -> torch.Tensor:
     # (x1, y1, x2, y2) = (cx - hw, cy - hh, cx + hw, cy + hh), all four at once, with the reference's half-sides
     # hw = int(0.5 * sqrt(1 - lam) * W), hh = likewise with H: int() truncates towards 0, so -hw = int(-0.5 * ...)
     half = (torch.sqrt(1.0 - lam)[..., None] * _signed_half_sides(height, width, lam.device)).long()
-    return _clip(torch.stack([cx, cy, cx, cy], dim=-1).add_(half), height, width)
+    return torch.stack([cx, cy, cx, cy], dim=-1).add_(half)
+
+
+def unclipped_box(height: int, width: int, lam: float, cx: int, cy: int) -> torch.Tensor:
+    """The box `rand_bbox` draws around the centre (cx, cy) before clipping: (x1, y1, x2, y2), which may lie partly
+    outside the image. For pictures of the clipping; `rand_bbox` is this box clipped to the image."""
+    lam_t = torch.tensor(float(lam), dtype=torch.float64)
+    return _box_around(torch.tensor(int(cx)), torch.tensor(int(cy)), lam_t, int(height), int(width))
+
+
+def clip_box(box: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A copy of `box` (x1, y1, x2, y2) clipped to a height × width image, as `rand_bbox` clips its boxes."""
+    return _clip(torch.as_tensor(box).long().clone(), int(height), int(width))
 
 
 @functools.lru_cache(maxsize=16)

@@ -138,5 +138,92 @@ def prediction_trace_figure(stages, classes, data=None, n_channels: int = 4) -> 
     return fig
 
 
+def pipeline_figure(images, labels, classes, model, data=None, size: int = 8, lam: float = 0.6, seed: int = 0,
+                    trained: str = "") -> Figure:
+    """Image 0 of `images` through the page's pipeline: the original, after Cutout (a `size` square), after CutMix
+    with a patch of image 1 (λ asked `lam`, recomputed from the clipped box) and its mixed label, then the model's
+    logits for that image and their softmax beside the mixed label it is trained towards.
+
+    images: normalised floats (N >= 2, 3, H, W) with `data` to show them, or uint8 for display only; both
+    augmentations are the course's reference (`cutmix_course.core.augment`) with a generator seeded by `seed`.
+    `trained` says what the model is (e.g. "after 2 epochs"), for the logits' title.
+    """
+    from ..core import augment
+
+    g = torch.Generator().manual_seed(seed)
+    pair = images[:2]
+    cut = augment.cutout(pair, int(size), generator=g)
+    h, w = pair.shape[-2:]
+    box = augment.rand_bbox(h, w, float(lam), g)
+    mixed, soft, lam_c = augment.paste_boxes(cut, labels[:2], len(classes), box, torch.tensor([1, 0]))
+    with torch.no_grad():
+        logits = model.eval()(mixed[:1].float())[0]
+    probs = logits.softmax(0)
+    fig = Figure(figsize=(14, 3.0))
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1.6, 1.8])
+    name_a, name_b = classes[int(labels[0])], classes[int(labels[1])]
+    stages = ((pair[0], f"1. image: {name_a}"), (cut[0], f"2. Cutout: {size}×{size} hidden"),
+              (mixed[0], f"3. CutMix: a patch of {name_b}\nλ = {float(lam_c[0]):.2f} (asked {float(lam):.2f})"))
+    for j, (img, title) in enumerate(stages):
+        ax = fig.add_subplot(grid[0, j])
+        ax.imshow(to_display(img, data)[0].numpy(), interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    x1, y1, x2, y2 = (int(v) for v in box)
+    from matplotlib.patches import Rectangle
+
+    fig.axes[2].add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, color="yellow", lw=1.5))
+    pos = torch.arange(len(classes)).float()
+    ax = fig.add_subplot(grid[0, 3])
+    ax.barh(pos, logits.numpy(), color="tab:gray")
+    ax.set_yticks(pos.tolist(), classes, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title(f"4. logits of the network{' ' + trained if trained else ''}", fontsize=8)
+    ax = fig.add_subplot(grid[0, 4])
+    ax.barh(pos - 0.2, probs.numpy(), height=0.4, color="tab:blue", label="softmax")
+    ax.barh(pos + 0.2, soft[0].numpy(), height=0.4, color="tab:orange", label="mixed label")
+    ax.set_yticks(pos.tolist(), classes, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"5. softmax vs the label {soft_label_text(soft[0], classes)}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def clipped_box_figure(height: int = 32, width: int = 32, lam: float = 0.5, cx: int = 28, cy: int = 6) -> Figure:
+    """How λ is recomputed: the box CutMix draws for λ around the centre (cx, cy) (dashed, partly outside the
+    image), the clipped box it pastes (filled), and the arithmetic from λ asked to λ from the clipped box."""
+    from matplotlib.patches import Rectangle
+
+    from ..core import augment
+
+    drawn = augment.unclipped_box(height, width, lam, cx, cy)
+    kept = augment.clip_box(drawn, height, width)
+    lam_c = float(augment.lambda_from_boxes(kept, height, width))
+    area_drawn, area_kept = int(augment.box_area(drawn)), int(augment.box_area(kept))
+    fig = Figure(figsize=(8.5, 3.2))
+    ax, text = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    ax.add_patch(Rectangle((0, 0), width, height, fill=False, color="black", lw=1.5))
+    x1, y1, x2, y2 = drawn.tolist()
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ls="--", color="tab:red", lw=1.5))
+    k1, k2, k3, k4 = kept.tolist()
+    ax.add_patch(Rectangle((k1, k2), k3 - k1, k4 - k2, color="tab:orange", alpha=0.6))
+    ax.plot([cx], [cy], "k+", markersize=10)
+    pad = max(x2 - width, y2 - height, -x1, -y1, 0) + 2
+    ax.set(xlim=(-pad, width + pad), ylim=(height + pad, -pad), aspect="equal",
+           title=f"{height}×{width} image, centre ({cx}, {cy})")
+    ax.title.set_fontsize(9)
+    text.axis("off")
+    lines = [f"λ asked = {lam:.2f}",
+             f"side = √(1 − λ) × {width} → box {x2 - x1}×{y2 - y1} = {area_drawn} px (dashed)",
+             f"clipped to the image: {k3 - k1}×{k4 - k2} = {area_kept} px (filled)",
+             f"λ recomputed = 1 − {area_kept} / {height * width} = {lam_c:.3f}",
+             f"the label: {lam_c:.2f} image A + {1 - lam_c:.2f} image B"]
+    text.text(0, 0.5, "\n".join(lines), va="center", fontsize=9, family="monospace")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -242,8 +242,24 @@ def quiz_widget(quiz: Quiz | None = None):
     import ipywidgets as W
 
     quiz = quiz or load()
+    from .widgets import static_copy_box
+
     boxes = [question_widget(quiz, q.id) for q in quiz.questions]
-    return W.VBox([W.HTML(f"<h3>{quiz.title}</h3>"), *boxes])
+    box = static_copy_box()([W.HTML(f"<h3>{quiz.title}</h3>"), *boxes])
+    box.static = {"text/html": static_html(quiz)}
+    return box
+
+
+def static_html(quiz: Quiz) -> str:
+    """The quiz as read-only HTML (title, questions, choices; no answer): what shows where no kernel runs."""
+    import html
+
+    items = []
+    for number, q in enumerate(quiz.questions, 1):
+        choices = "".join(f"<li>{c}. {html.escape(text)}</li>" for c, text in q.choices.items())
+        items.append(f"<p><b>Question {number}.</b> {html.escape(q.question)}</p><ul>{choices}</ul>")
+    note = "<p><i>Open this notebook in JupyterLab with its kernel to answer and check.</i></p>"
+    return f"<div class='quiz-static'><h3>{html.escape(quiz.title)}</h3>{''.join(items)}{note}</div>"
 
 
 # ------------------------------------------------------------------------------------------------- per student

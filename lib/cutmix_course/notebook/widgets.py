@@ -8,6 +8,8 @@ enough to need no logic of their own.
 """
 from __future__ import annotations
 
+import base64
+import functools
 import io
 
 import torch
@@ -31,24 +33,56 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
 
 def show(fig: Figure, dpi: int = DPI) -> None:
     """Display a figure as a PNG image in the notebook (works without pyplot and with any matplotlib backend)."""
+    _display_png(figure_png(fig, dpi))
+
+
+def _display_png(png: bytes) -> None:
     from IPython.display import Image, display
 
-    display(Image(data=figure_png(fig, dpi), format="png"))
+    display(Image(data=png, format="png"))
+
+
+@functools.cache
+def static_copy_box():
+    """The VBox class of the explorers and the quiz: its display carries a static copy (a PNG, or HTML) beside the
+    live widget.
+
+    JupyterLab with a kernel shows the widget (its renderer ranks first); where no kernel runs (`make site`,
+    GitHub, an export that prefers pictures) the static copy is what shows. Built on first use: ipywidgets is only
+    imported where a widget is made.
+    """
+    import ipywidgets as W
+
+    class StaticCopyBox(W.VBox):
+        static: dict = {}
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            return {**bundle, **self.static} if bundle else bundle
+
+    return StaticCopyBox
 
 
 def explorer(update, controls: dict, title: str | None = None, **fixed):
     """A VBox of `controls` (name -> widget) above an Output that shows `update(**fixed, **values)`.
 
-    Redraws whenever a control's value changes; this is the whole widget shell of every explorer.
+    Redraws whenever a control's value changes; this is the whole widget shell of every explorer. The figure it
+    opens with (the controls' defaults) is also its static copy.
     """
     import ipywidgets as W
 
+    first = []
+
     def draw(**values):
-        show(update(**fixed, **values))
+        png = figure_png(update(**fixed, **values))
+        first.append(png)
+        _display_png(png)
 
     out = W.interactive_output(draw, controls)
     head = [W.HTML(f"<b>{title}</b>")] if title else []
-    return W.VBox([*head, W.HBox(list(controls.values())), out])
+    box = static_copy_box()([*head, W.HBox(list(controls.values())), out])
+    box.static = {"image/png": base64.b64encode(first[0]).decode("ascii")}
+    return box
 
 
 def _int_slider(description, value, lo, hi, step=1):
