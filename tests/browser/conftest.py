@@ -263,6 +263,13 @@ def browser_context(chromium, tmp_path_factory):
         context.close()
 
 
+def console_line(message) -> str:
+    """'type: text', with the address a failed load was for (Chromium's text does not name it)."""
+    url = (message.location or {}).get("url", "")
+    where = f" ({url})" if message.text.startswith("Failed to load resource") and url else ""
+    return f"{message.type}: {message.text}{where}"
+
+
 @pytest.fixture
 def page(browser_context, lab, request, output_dir):
     """A fresh tab; its console errors are written next to the screenshots. Kernels are shut down after."""
@@ -271,7 +278,7 @@ def page(browser_context, lab, request, output_dir):
         stale.unlink(missing_ok=True)
     pg = browser_context.new_page()
     console: list[str] = []
-    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    pg.on("console", lambda m: console.append(console_line(m)) if m.type in ("error", "warning") else None)
     pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     pg.console_log = console  # read by jupyterlab_page.browser_errors
     yield pg

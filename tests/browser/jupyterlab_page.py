@@ -359,9 +359,22 @@ def wait_new_text(page: Page, locator: Locator, before: list[str], timeout_s: fl
         page.wait_for_timeout(250)
 
 
+# JupyterLab's markdown renderer puts an attached image in the page with its `attachment:name` address before its
+# resolver swaps in the data, so Chromium tries that address once (jupyterlab/jupyterlite#792 saw the same); whether
+# the picture then shows is checked by attached_images_shown, not by the console.
+ATTACHMENT_LOAD = re.compile(r"^error: Failed to load resource: net::ERR_UNKNOWN_URL_SCHEME \(attachment:[^)]+\)$")
+
+
 def browser_errors(page: Page) -> list[str]:
     """JavaScript errors the page logged (console errors, uncaught exceptions) since the tab opened."""
-    return [m for m in getattr(page, "console_log", []) if m.startswith(("error:", "pageerror:"))]
+    return [m for m in getattr(page, "console_log", [])
+            if m.startswith(("error:", "pageerror:")) and not ATTACHMENT_LOAD.match(m)]
+
+
+def attached_images_shown(page: Page) -> dict[str, bool]:
+    """Per image of the open notebook's markdown cells, by its alt text: whether it loaded (a broken one shows 0 px)."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.jp-MarkdownCell img')]
+        .map(i => [i.alt || i.getAttribute('src'), i.complete && i.naturalWidth > 0]))""")
 
 
 # ---------------------------------------------------------------- screenshots

@@ -12,6 +12,7 @@ import re
 
 import pytest
 from jupyterlab_page import (
+    attached_images_shown,
     browser_errors,
     cell_index,
     cell_runs,
@@ -162,6 +163,9 @@ def test_cutmix_label_chart_follows_lambda(page, lab, output_dir):
     settle(page)
     assert output_images(page)[idx] == first[idx], "same λ, different picture: the redraw is not deterministic"
     assert unexpected_errors(error_outputs(page, nb_file)) == [], "error output after moving λ"
+    attached = attached_images_shown(page)
+    assert [shown for alt, shown in attached.items() if alt.startswith("A 32 × 32 image with the box")] == [True], \
+        f"the clipped-box figure attached to a markdown cell does not show: {attached}"
     assert browser_errors(page) == []
 
 

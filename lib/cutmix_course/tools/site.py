@@ -53,7 +53,7 @@ def to_html(nb) -> str:
 def index_html(pages: list[tuple[str, str]]) -> str:
     items = "".join(f'<li><a href="{html.escape(href)}">{html.escape(title)}</a></li>' for href, title in pages)
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Cutout and CutMix</title></head><body>"
-            "<h1>Cutout and CutMix: the six notebooks</h1>"
+            "<h1>Cutout and CutMix: the course notebooks</h1>"
             "<p>The student notebooks as released, run once with their exercises unanswered (the course's reference "
             "code fills in where an explorer needs it). Open them in JupyterLab to work on them.</p>"
             f"<ol>{items}</ol></body></html>")
@@ -66,11 +66,18 @@ def title_of(nb, fallback: str) -> str:
     return fallback
 
 
-def build(source: Path, out: Path, quick: bool, timeout: int = 900) -> list[Path]:
-    """Run and export every notebook in `source` into `out`; return the pages written (index last)."""
+def build(source: Path, out: Path, quick: bool, timeout: int = 900, only: list[str] | None = None) -> list[Path]:
+    """Run and export the notebooks in `source` (all, or those named in `only`) into `out`; return the pages written
+    (index last)."""
     notebooks = sorted(source.glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebooks in {source}: expected the release (make release writes it)")
+    if only is not None:
+        unknown = sorted(set(only) - {p.stem for p in notebooks})
+        if unknown:
+            raise ValueError(f"no notebook named {', '.join(unknown)} in {source}: "
+                             f"expected some of {', '.join(p.stem for p in notebooks)}")
+        notebooks = [p for p in notebooks if p.stem in only]
     out.mkdir(parents=True, exist_ok=True)
     pages, written = [], []
     with environment.overridden(environment.QUICK, "1") if quick else contextlib.nullcontext():
@@ -93,7 +100,12 @@ def main(argv=None) -> int:
                         help="folder of student notebooks (default: the release)")
     parser.add_argument("--out", type=Path, default=ROOT / "site", help="where the pages go (default: site/)")
     parser.add_argument("--quick", action="store_true", help="quick mode: fewer epochs and images (as the tests run)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only these notebooks, e.g. 03_cutmix (the index "
+                        "then links these only)")
     args = parser.parse_args(argv)
-    pages = build(args.source, args.out, args.quick)
+    try:
+        pages = build(args.source, args.out, args.quick, only=args.only)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
     print(f"open {pages[-1]}")
     return 0
