@@ -281,3 +281,68 @@ def test_the_kit_notebooks_name_only_what_the_kit_has(unpacked, tmp_path):
     (planted / "lib").symlink_to(folder / "lib")
     assert unknown_references(planted) == ["04_training.ipynb: docs/results.md", "04_training.ipynb: make trace",
                                            "04_training.ipynb: python -m cutmix_course bench"]
+
+
+# How a notebook marks a number its own run does not compute: a course measurement, someone else's result, a paper
+QUOTED = re.compile(r"course's 2-core test machine|when this course measured|when measured|Someone else's results|"
+                    r"on the shared CIFAR-10|arxiv\.org")
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?\s?(?:%|s\b|min\b)")  # percentages and durations
+
+
+def readme_quotes(folder: Path) -> dict[str, list[str]]:
+    """The kit README's table of quoted numbers: notebook number ('01') -> the notebook's words it quotes."""
+    section = (folder / "README.md").read_text(encoding="utf-8").split("## Numbers the notebooks quote", 1)[-1]
+    quotes: dict[str, list[str]] = {}
+    for notebook, said in re.findall(r"^\| (\d\d) \| (.*?) \| .*\|$", section, re.M):
+        quotes.setdefault(notebook, []).extend(re.findall(r'"([^"]+)"', said))
+    return quotes
+
+
+def quoted_paragraphs(nb) -> list[str]:
+    """The markdown paragraphs (whitespace collapsed) that mark a quoted number, with a table right after one."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        marked = False
+        for para in re.split(r"\n\s*\n", cell.source):
+            table = para.lstrip().startswith("|")
+            if QUOTED.search(para) or (table and marked):
+                found.append(" ".join(para.split()))
+            marked = bool(QUOTED.search(para)) or (table and marked)
+    return found
+
+
+def unsourced_numbers(folder: Path) -> list[str]:
+    """Numbers a kit notebook quotes that the kit README's table does not list, and quotes of that table that their
+    notebook no longer says: a student must be able to look up where every quoted number comes from."""
+    quotes = readme_quotes(folder)
+    found = []
+    for path in sorted((folder / "notebooks").rglob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        prose = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+        mine = quotes.get(path.name[:2], [])
+        found += [f"README: {q!r} is not in {path.name}" for q in mine if q not in prose]
+        listed = {n for q in mine for n in NUMBER.findall(q)}
+        found += [f"{path.name}: {n} ({para[:50]}...)" for para in quoted_paragraphs(nb)
+                  for n in NUMBER.findall(para) if n not in listed]
+    return found
+
+
+def test_every_number_a_notebook_quotes_is_in_the_kit_readme_with_its_source(unpacked, tmp_path):
+    folder, _, _ = unpacked
+    assert unsourced_numbers(folder) == []
+    # a new quoted number, and a README quote the notebook no longer says, are both found
+    planted = tmp_path / "kit"
+    (planted / "notebooks").mkdir(parents=True)
+    (planted / "README.md").write_text((folder / "README.md").read_text(encoding="utf-8").replace(
+        '"about 6 s on a 2-core laptop CPU"', '"about 4 s on a 2-core laptop CPU"'), encoding="utf-8")
+    for name in ("02_cutout", "03_cutmix"):
+        nb = nbformat.read(folder / "notebooks" / "cutout_cutmix" / f"{name}.ipynb", as_version=4)
+        if name == "03_cutmix":
+            nb.cells.append(nbformat.v4.new_markdown_cell("Someone else's results: 12.5% on ImageNet."))
+        nbformat.write(nb, planted / "notebooks" / f"{name}.ipynb")
+    assert unsourced_numbers(planted) == [
+        "README: 'about 4 s on a 2-core laptop CPU' is not in 02_cutout.ipynb",
+        "02_cutout.ipynb: 6 s (**Time.** Running every cell takes about 6 s on a ...)",
+        "03_cutmix.ipynb: 12.5% (Someone else's results: 12.5% on ImageNet....)"]
