@@ -69,12 +69,18 @@ def menu(page: Page, top: str, item: str | None = None) -> list[str]:
     opened.wait_for()
     labels = [t.strip() for t in opened.locator(".lm-Menu-itemLabel").all_inner_texts() if t.strip()]
     if item is None:
-        page.keyboard.press("Escape")
-        # a menu still open when the next call clicks its title would close instead of open (seen in CI)
+        # pressed on the menu itself: a key sent to the page went elsewhere under load and the menu stayed open (CI),
+        # and a menu still open when the next call clicks its title closes instead of opening
+        opened.press("Escape")
         opened.wait_for(state="hidden")
     else:
         opened.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).first.click()
     return labels
+
+
+ALL_NUMBERED = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]
+    .filter(c => (c.querySelector('.cm-content')?.textContent || '').trim())
+    .every(c => /\\[\\d+\\]/.test(c.querySelector('.jp-InputPrompt')?.textContent || ''))"""
 
 
 def run_all_cells(page: Page, timeout_s: float = 300) -> float:
@@ -83,29 +89,31 @@ def run_all_cells(page: Page, timeout_s: float = 300) -> float:
     menu(page, "Run", "Run All Cells")
     # wait for the run to have started: a queued prompt, a busy kernel, or (fast) every non-empty cell numbered
     page.wait_for_function(
-        """sel => {
+        f"""sel => {{
             const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
             const prompt = c => c.querySelector('.jp-InputPrompt')?.textContent || '';
             const status = document.querySelector(sel)?.textContent || '';
-            return cells.some(c => prompt(c).includes('*')) || /Busy/.test(status)
-                || cells.filter(c => (c.querySelector('.cm-content')?.textContent || '').trim())
-                        .every(c => /\\[\\d+\\]/.test(prompt(c)));
-        }""",
+            return cells.some(c => prompt(c).includes('*')) || /Busy/.test(status) || ({ALL_NUMBERED})();
+        }}""",
         arg=KERNEL_STATUS,
         timeout=30_000,
         polling=100,
     )
     deadline = start + timeout_s
-    # idle twice, a second apart: a run of quick cells can show 'Idle' between two of them
+    # idle twice, a second apart (a run of quick cells can show 'Idle' between two of them), and every non-empty cell
+    # numbered: in CI a cell after an explorer was once neither numbered nor marked "[*]" while the status said Idle,
+    # and the kernel was busy again after. At the deadline the caller's checks say which cells did not run.
     while True:
         wait_kernel_idle(page, max(1.0, deadline - time.monotonic()))
         page.wait_for_timeout(1000)
         try:
             wait_kernel_idle(page, 0.5)
-            return time.monotonic() - start
         except PlaywrightTimeoutError:
             if time.monotonic() > deadline:
                 raise
+            continue
+        if page.evaluate(ALL_NUMBERED) or time.monotonic() > deadline:
+            return time.monotonic() - start
 
 
 # ---------------------------------------------------------------- outputs
